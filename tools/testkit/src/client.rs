@@ -1,0 +1,181 @@
+//! A real WebSocket client (tokio-tungstenite) that speaks to a checkpoint.
+
+use anyhow::{Context, Result, bail};
+use futures_util::{SinkExt, StreamExt};
+use std::fmt;
+use std::time::Duration;
+use tokio::net::TcpStream;
+use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+use tokio_tungstenite::tungstenite::http::HeaderValue;
+use tokio_tungstenite::tungstenite::protocol::CloseFrame;
+use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
+use tokio_tungstenite::tungstenite::{Error as WsError, Message};
+use tokio_tungstenite::{MaybeTlsStream, WebSocketStream, connect_async};
+
+/// One WebSocket connection to a checkpoint.
+pub struct Client {
+    ws: WebSocketStream<MaybeTlsStream<TcpStream>>,
+}
+
+/// What a client saw next on its connection.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Event {
+    /// A text message.
+    Text(String),
+    /// A close frame: its code (`None` for an empty frame) and reason.
+    Close {
+        /// The close code, when the frame carried one.
+        code: Option<u16>,
+        /// The reason text, possibly empty.
+        reason: String,
+    },
+    /// The connection ended without a close frame, or failed.
+    Gone(String),
+    /// Nothing arrived within the time given.
+    Silent,
+}
+
+impl fmt::Display for Event {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Event::Text(text) => write!(f, "text {text:?}"),
+            Event::Close {
+                code: Some(code),
+                reason,
+            } => write!(f, "closed with {code} {reason:?}"),
+            Event::Close { code: None, .. } => write!(f, "closed with an empty close frame"),
+            Event::Gone(why) => write!(f, "connection ended without a close frame ({why})"),
+            Event::Silent => write!(f, "nothing"),
+        }
+    }
+}
+
+/// The result of an attempt to open a WebSocket.
+pub enum Connection {
+    /// The upgrade succeeded.
+    Open(Box<Client>),
+    /// The server answered the upgrade request with this HTTP status instead.
+    Refused(u16),
+}
+
+impl Client {
+    /// Opens `url`, sending `uid` as the `uid` request header when given.
+    pub async fn open(url: &str, uid: Option<&str>) -> Result<Connection> {
+        let mut request = url
+            .into_client_request()
+            .with_context(|| format!("building a request for {url}"))?;
+        if let Some(uid) = uid {
+            let value =
+                HeaderValue::from_str(uid).context("the uid is not a valid header value")?;
+            request.headers_mut().insert("uid", value);
+        }
+        match connect_async(request).await {
+            Ok((ws, _response)) => Ok(Connection::Open(Box::new(Client { ws }))),
+            Err(WsError::Http(response)) => Ok(Connection::Refused(response.status().as_u16())),
+            Err(err) => Err(err).with_context(|| format!("opening {url}")),
+        }
+    }
+
+    /// Opens `url` with a `uid` header and fails unless the upgrade succeeds.
+    pub async fn connect(url: &str, uid: &str) -> Result<Client> {
+        match Self::open(url, Some(uid)).await? {
+            Connection::Open(client) => Ok(*client),
+            Connection::Refused(status) => bail!("{url} refused the upgrade with HTTP {status}"),
+        }
+    }
+
+    /// Sends a text message.
+    pub async fn send_text(&mut self, text: &str) -> Result<()> {
+        self.ws
+            .send(Message::text(text))
+            .await
+            .with_context(|| format!("sending {text:?}"))
+    }
+
+    /// Waits up to `within` for the next text, close or end of the connection.
+    /// Pings are answered by tungstenite and skipped here.
+    pub async fn next_event(&mut self, within: Duration) -> Event {
+        let deadline = tokio::time::Instant::now() + within;
+        loop {
+            let next = match tokio::time::timeout_at(deadline, self.ws.next()).await {
+                Err(_elapsed) => return Event::Silent,
+                Ok(next) => next,
+            };
+            match next {
+                None => return Event::Gone("end of stream".to_string()),
+                Some(Err(WsError::ConnectionClosed | WsError::AlreadyClosed)) => {
+                    return Event::Gone("closed".to_string());
+                }
+                Some(Err(err)) => return Event::Gone(err.to_string()),
+                Some(Ok(Message::Text(text))) => return Event::Text(text.to_string()),
+                Some(Ok(Message::Close(frame))) => {
+                    return match frame {
+                        Some(frame) => Event::Close {
+                            code: Some(frame.code.into()),
+                            reason: frame.reason.to_string(),
+                        },
+                        None => Event::Close {
+                            code: None,
+                            reason: String::new(),
+                        },
+                    };
+                }
+                Some(Ok(_ping_pong_or_binary)) => continue,
+            }
+        }
+    }
+
+    /// Waits up to `within` for a text message equal to `expected`, skipping
+    /// other texts. Returns the event that ended the wait if it is not that text.
+    pub async fn wait_for_text(&mut self, expected: &str, within: Duration) -> Result<(), Event> {
+        let deadline = tokio::time::Instant::now() + within;
+        loop {
+            let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+            match self.next_event(left).await {
+                Event::Text(text) if text == expected => return Ok(()),
+                Event::Text(_) => continue,
+                other => return Err(other),
+            }
+        }
+    }
+
+    /// Closes politely: a close frame with code 1000 and `reason`, then waits
+    /// up to `within` for the server's answer. Returns what the server sent back.
+    pub async fn close_politely(mut self, reason: &str, within: Duration) -> Event {
+        let frame = CloseFrame {
+            code: CloseCode::Normal,
+            reason: reason.into(),
+        };
+        if let Err(err) = self.ws.close(Some(frame)).await {
+            return Event::Gone(err.to_string());
+        }
+        self.next_non_text(within).await
+    }
+
+    /// Waits up to `within` for the next event that is not a text message:
+    /// the close frame, the end of the connection, or silence.
+    pub async fn next_non_text(&mut self, within: Duration) -> Event {
+        let deadline = tokio::time::Instant::now() + within;
+        loop {
+            let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+            match self.next_event(left).await {
+                Event::Text(_) => continue,
+                other => return other,
+            }
+        }
+    }
+
+    /// Sends a close frame with no code and no reason, and keeps the connection.
+    pub async fn send_empty_close(&mut self) -> Result<()> {
+        self.ws
+            .close(None)
+            .await
+            .context("sending an empty close frame")
+    }
+
+    /// Drops the TCP connection without a close frame, as a client process
+    /// that crashes would: the server sees the end of the stream and nothing else.
+    pub fn vanish(self) {
+        drop(self);
+    }
+}

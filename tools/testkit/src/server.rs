@@ -1,0 +1,325 @@
+//! Starting a checkpoint's real binary and watching it from the outside.
+
+use anyhow::{Context, Result, bail};
+use std::net::{Ipv4Addr, SocketAddr, TcpListener as StdListener};
+use std::path::{Path, PathBuf};
+use std::process::{ExitStatus, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
+use tokio::net::TcpStream;
+use tokio::process::{Child, Command};
+use tokio::task::JoinHandle;
+
+/// How long a freshly started binary may take to answer `/healthcheck`.
+const START_TIMEOUT: Duration = Duration::from_secs(30);
+/// How often to retry with another port when the chosen one was taken meanwhile.
+const START_ATTEMPTS: usize = 5;
+
+/// A checkpoint binary running on a free loopback port. Killed when dropped.
+pub struct Server {
+    binary: PathBuf,
+    child: Child,
+    addr: SocketAddr,
+    stderr: Arc<Mutex<Vec<String>>>,
+    collector: Option<JoinHandle<()>>,
+}
+
+/// An answer to a plain HTTP request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HttpAnswer {
+    /// The status code, such as 200 or 404.
+    pub status: u16,
+    /// The body, as text.
+    pub body: String,
+}
+
+impl Server {
+    /// Starts `binary` with `HOST=127.0.0.1` and a free `PORT`, and waits until
+    /// its `/healthcheck` answers.
+    pub async fn start(binary: impl AsRef<Path>) -> Result<Server> {
+        let binary = binary.as_ref();
+        let mut last_error = None;
+        for _ in 0..START_ATTEMPTS {
+            match Self::start_once(binary).await {
+                Ok(server) => return Ok(server),
+                // Another process may grab the port between our probe and the
+                // server's bind; only that case is worth another try.
+                Err(err) if format!("{err:#}").contains("Address already in use") => {
+                    last_error = Some(err);
+                }
+                Err(err) => return Err(err),
+            }
+        }
+        Err(last_error.unwrap_or_else(|| anyhow::anyhow!("no attempt was made")))
+            .with_context(|| format!("starting {} on a free port", binary.display()))
+    }
+
+    async fn start_once(binary: &Path) -> Result<Server> {
+        let port = free_port()?;
+        let mut child = Command::new(binary)
+            .env("HOST", "127.0.0.1")
+            .env("PORT", port.to_string())
+            // The checkpoints log at info by default; a RUST_LOG of the caller's
+            // passes through, to debug a failing scenario.
+            .env(
+                "RUST_LOG",
+                std::env::var("RUST_LOG").unwrap_or_else(|_| "info".into()),
+            )
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .kill_on_drop(true)
+            .spawn()
+            .with_context(|| format!("spawning {}", binary.display()))?;
+        let stderr = Arc::new(Mutex::new(Vec::new()));
+        let pipe = child
+            .stderr
+            .take()
+            .context("the child's stderr was not piped")?;
+        let collector = tokio::spawn(collect_lines(pipe, Arc::clone(&stderr)));
+
+        let mut server = Server {
+            binary: binary.to_path_buf(),
+            child,
+            addr: SocketAddr::from((Ipv4Addr::LOCALHOST, port)),
+            stderr,
+            collector: Some(collector),
+        };
+        server.wait_until_healthy().await?;
+        Ok(server)
+    }
+
+    async fn wait_until_healthy(&mut self) -> Result<()> {
+        let started = Instant::now();
+        loop {
+            if let Some(status) = self.child.try_wait().context("checking the child")? {
+                self.drain_stderr().await;
+                bail!(
+                    "{} exited with {status} before answering /healthcheck; stderr:\n{}",
+                    self.binary.display(),
+                    self.stderr_text()
+                );
+            }
+            if let Ok(answer) = self.get("/healthcheck").await
+                && answer.status == 200
+            {
+                return Ok(());
+            }
+            if started.elapsed() > START_TIMEOUT {
+                bail!(
+                    "{} did not answer /healthcheck on {} within {START_TIMEOUT:?}; stderr:\n{}",
+                    self.binary.display(),
+                    self.addr,
+                    self.stderr_text()
+                );
+            }
+            // The process gives no readiness signal but the port, so poll it.
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    /// The address the server listens on.
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// The WebSocket URL of the `/ws` route.
+    pub fn ws_url(&self) -> String {
+        format!("ws://{}/ws", self.addr)
+    }
+
+    /// The operating-system process id.
+    pub fn pid(&self) -> Result<u32> {
+        self.child
+            .id()
+            .context("the server process has already been reaped")
+    }
+
+    /// Everything the server wrote to stderr so far.
+    pub fn stderr_text(&self) -> String {
+        match self.stderr.lock() {
+            Ok(lines) => lines.join("\n"),
+            Err(_) => "(stderr collector panicked)".to_string(),
+        }
+    }
+
+    /// The first panic the server reported on stderr, as
+    /// `panicked at <file:line:col>: <message>`, if any.
+    pub fn panic_line(&self) -> Option<String> {
+        let lines = self.stderr.lock().ok()?;
+        let at = lines
+            .iter()
+            .position(|line| line.contains("panicked at "))?;
+        // Leave out the thread name: it changes from run to run.
+        let (_, place) = lines[at].split_once("panicked at ")?;
+        let message = lines.get(at + 1).map_or("", String::as_str);
+        Some(format!("panicked at {place} {message}"))
+    }
+
+    /// Waits up to `within` for the process to exit; `None` if it is still running.
+    /// Once it has exited, everything it wrote to stderr has been collected.
+    pub async fn wait_exit(&mut self, within: Duration) -> Result<Option<ExitStatus>> {
+        match tokio::time::timeout(within, self.child.wait()).await {
+            Ok(status) => {
+                let status = status.context("waiting for the server process")?;
+                self.drain_stderr().await;
+                Ok(Some(status))
+            }
+            Err(_elapsed) => Ok(None),
+        }
+    }
+
+    /// After an exit, waits for the collector to read the pipe to its end, so
+    /// that a panic message is not lost to a race.
+    async fn drain_stderr(&mut self) {
+        if let Some(collector) = self.collector.take() {
+            // A collector that panicked or hangs only costs us the message.
+            let _ = tokio::time::timeout(Duration::from_secs(5), collector).await;
+        }
+    }
+
+    /// Whether the process is still running.
+    pub fn is_running(&mut self) -> Result<bool> {
+        Ok(self
+            .child
+            .try_wait()
+            .context("checking the server process")?
+            .is_none())
+    }
+
+    /// Sends `GET path` over a fresh connection and reads the whole answer.
+    ///
+    /// Written by hand rather than with an HTTP client crate: the tests only
+    /// need a status line and a short body, and a client stack would add
+    /// build time for every attendee.
+    pub async fn get(&self, path: &str) -> Result<HttpAnswer> {
+        let mut stream = TcpStream::connect(self.addr)
+            .await
+            .with_context(|| format!("connecting to {}", self.addr))?;
+        let request = format!(
+            "GET {path} HTTP/1.1\r\nHost: {}\r\nConnection: close\r\n\r\n",
+            self.addr
+        );
+        stream
+            .write_all(request.as_bytes())
+            .await
+            .context("sending the request")?;
+        let mut raw = Vec::new();
+        tokio::time::timeout(Duration::from_secs(10), stream.read_to_end(&mut raw))
+            .await
+            .with_context(|| format!("GET {path} got no complete answer within 10 s"))?
+            .context("reading the answer")?;
+        parse_http_answer(&raw).with_context(|| format!("GET {path}"))
+    }
+
+    /// Whether the checkpoint has a `/ws` route at all (part1 has none).
+    pub async fn serves_ws(&self) -> Result<bool> {
+        Ok(self.get("/ws").await?.status != 404)
+    }
+
+    /// CPU time (user + system) the process has used so far.
+    pub fn cpu_time(&self) -> Result<Duration> {
+        let pid = self.pid()?;
+        let path = format!("/proc/{pid}/stat");
+        let stat = std::fs::read_to_string(&path).with_context(|| format!("reading {path}"))?;
+        cpu_time_from_stat(&stat).with_context(|| format!("parsing {path}"))
+    }
+
+    /// The average number of cores the process kept busy over `window`.
+    ///
+    /// A measurement over a window of wall time, so it sleeps on purpose.
+    pub async fn cpu_load(&self, window: Duration) -> Result<f64> {
+        let before = self.cpu_time()?;
+        let started = Instant::now();
+        tokio::time::sleep(window).await;
+        let used = self.cpu_time()?.saturating_sub(before);
+        Ok(used.as_secs_f64() / started.elapsed().as_secs_f64())
+    }
+}
+
+fn free_port() -> Result<u16> {
+    let listener =
+        StdListener::bind((Ipv4Addr::LOCALHOST, 0)).context("probing for a free port")?;
+    Ok(listener
+        .local_addr()
+        .context("reading the probed port")?
+        .port())
+}
+
+async fn collect_lines(pipe: tokio::process::ChildStderr, into: Arc<Mutex<Vec<String>>>) {
+    let mut lines = BufReader::new(pipe).lines();
+    while let Ok(Some(line)) = lines.next_line().await {
+        match into.lock() {
+            Ok(mut all) => all.push(line),
+            Err(_) => return,
+        }
+    }
+}
+
+fn parse_http_answer(raw: &[u8]) -> Result<HttpAnswer> {
+    let text = String::from_utf8_lossy(raw);
+    let (head, body) = text
+        .split_once("\r\n\r\n")
+        .context("no end of headers in the answer")?;
+    let status = head
+        .split_whitespace()
+        .nth(1)
+        .context("no status line")?
+        .parse()
+        .context("the status code is not a number")?;
+    Ok(HttpAnswer {
+        status,
+        body: body.to_string(),
+    })
+}
+
+/// Reads utime and stime (fields 14 and 15 of `proc_pid_stat(5)`).
+fn cpu_time_from_stat(stat: &str) -> Result<Duration> {
+    // The command name (field 2) may hold spaces; fields after it start past the last ')'.
+    let (_, rest) = stat
+        .rsplit_once(')')
+        .context("no ')' after the command name")?;
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let ticks = |index: usize| -> Result<u64> {
+        fields
+            .get(index)
+            .context("too few fields")?
+            .parse::<u64>()
+            .context("a tick count is not a number")
+    };
+    // Field 3 is at index 0 here, so field 14 is at index 11.
+    let total = ticks(11)? + ticks(12)?;
+    // SAFETY: sysconf has no preconditions; it only reads a system constant.
+    let per_second = unsafe { libc::sysconf(libc::_SC_CLK_TCK) };
+    if per_second <= 0 {
+        bail!("sysconf(_SC_CLK_TCK) failed");
+    }
+    Ok(Duration::from_secs_f64(total as f64 / per_second as f64))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_a_stat_line_whose_name_has_spaces() {
+        let ticks = unsafe { libc::sysconf(libc::_SC_CLK_TCK) } as f64;
+        let line = "42 (a b) S 1 42 42 0 -1 4194560 100 0 0 0 150 50 0 0 20 0 3 0 1 2 3";
+        let cpu = cpu_time_from_stat(line).expect("parses");
+        assert_eq!(cpu, Duration::from_secs_f64(200.0 / ticks));
+    }
+
+    #[test]
+    fn parses_status_and_body() {
+        let raw = b"HTTP/1.1 404 Not Found\r\ncontent-length: 0\r\n\r\n";
+        let answer = parse_http_answer(raw).expect("parses");
+        assert_eq!(
+            answer,
+            HttpAnswer {
+                status: 404,
+                body: String::new()
+            }
+        );
+    }
+}

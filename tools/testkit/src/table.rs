@@ -1,0 +1,186 @@
+//! The scenario table: for every checkpoint and scenario, what the tests must
+//! observe. It is the single source of truth: each part's tests assert it and
+//! the book's matrix is rendered from it.
+
+use crate::scenarios::Scenario;
+
+/// A checkpoint crate of the tutorial.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Checkpoint {
+    /// `part1`: the healthcheck and the server struct.
+    Part1,
+    /// `part2`: the blog's sessions with the merged-streams run loop.
+    Part2,
+}
+
+impl Checkpoint {
+    /// Every checkpoint, in the order of the tutorial.
+    pub const ALL: &'static [Checkpoint] = &[Checkpoint::Part1, Checkpoint::Part2];
+
+    /// The Cargo package name, which is also the crate's folder name.
+    pub fn package(self) -> &'static str {
+        match self {
+            Checkpoint::Part1 => "part1",
+            Checkpoint::Part2 => "part2",
+        }
+    }
+}
+
+/// What a checkpoint is expected to do in a scenario.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Expect {
+    /// The scenario passes.
+    Works,
+    /// The scenario passes and its evidence is exactly this text.
+    WorksAs(&'static str),
+    /// A known defect, with a one-line reason. The scenario must fail: a defect
+    /// that disappears fails the test too, so the table gets updated.
+    Defect(&'static str),
+    /// The checkpoint does not have the feature yet, with a one-line reason.
+    NotApplicable(&'static str),
+}
+
+impl Expect {
+    /// The verdict a test must observe for this expectation.
+    pub fn verdict(self) -> Verdict {
+        match self {
+            Expect::Works | Expect::WorksAs(_) => Verdict::Works,
+            Expect::Defect(_) => Verdict::Defect,
+            Expect::NotApplicable(_) => Verdict::NotApplicable,
+        }
+    }
+}
+
+/// What a scenario observed, in one word.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Verdict {
+    /// The behaviour a user would expect.
+    Works,
+    /// Something a user would call a bug.
+    Defect,
+    /// The checkpoint has no route for this scenario.
+    NotApplicable,
+}
+
+/// One scenario and its expected outcome on each checkpoint.
+#[derive(Debug, Clone, Copy)]
+pub struct Row {
+    /// The scenario this row is about.
+    pub scenario: Scenario,
+    /// Expected outcome on `part1`.
+    pub part1: Expect,
+    /// Expected outcome on `part2`.
+    pub part2: Expect,
+}
+
+impl Row {
+    /// The expectation for one checkpoint.
+    pub fn expect(&self, checkpoint: Checkpoint) -> Expect {
+        match checkpoint {
+            Checkpoint::Part1 => self.part1,
+            Checkpoint::Part2 => self.part2,
+        }
+    }
+}
+
+const NO_WS_ROUTE: Expect = Expect::NotApplicable("no /ws route until part 2");
+
+/// The table, one row per scenario, in the order the book presents them.
+pub const TABLE: &[Row] = &[
+    Row {
+        scenario: Scenario::Healthcheck,
+        part1: Expect::WorksAs("answered 200 \"rust-websocket-tutorial is live\""),
+        part2: Expect::WorksAs("answered 200 \"rust-websocket-tutorial is live\""),
+    },
+    Row {
+        scenario: Scenario::Broadcast,
+        part1: NO_WS_ROUTE,
+        part2: Expect::WorksAs("both users received \"[UID: 1]: hello\""),
+    },
+    Row {
+        scenario: Scenario::MissingUid,
+        part1: NO_WS_ROUTE,
+        part2: Expect::WorksAs("closed with 1011 \"uid is missing\"; server still up"),
+    },
+    Row {
+        scenario: Scenario::NonNumericUid,
+        part1: NO_WS_ROUTE,
+        part2: Expect::WorksAs("closed with 1011 \"uid is missing\"; server still up"),
+    },
+    Row {
+        scenario: Scenario::UserLeaves,
+        part1: NO_WS_ROUTE,
+        part2: Expect::Defect(
+            "the departed user's sender stays in the map; the next broadcast's `send(..).unwrap()` \
+             panics the server task and `main` exits",
+        ),
+    },
+    Row {
+        scenario: Scenario::ClientVanishes,
+        part1: NO_WS_ROUTE,
+        part2: Expect::Defect(
+            "`msg_stream.recv()` yields `None` forever and the loop never breaks: one core spins",
+        ),
+    },
+    Row {
+        scenario: Scenario::EmptyCloseFrame,
+        part1: NO_WS_ROUTE,
+        part2: Expect::Defect(
+            "`Close(None)` has no reason to break with, so the close is never answered; when the \
+             client hangs up the loop spins as for a vanished client",
+        ),
+    },
+    Row {
+        scenario: Scenario::SameUidTwice,
+        part1: NO_WS_ROUTE,
+        part2: Expect::Defect(
+            "the newer sender replaces the older in the map; the older session's channel yields \
+             `None` forever and it spins",
+        ),
+    },
+    Row {
+        scenario: Scenario::Burst,
+        part1: NO_WS_ROUTE,
+        part2: Expect::Works,
+    },
+];
+
+/// The row of a scenario.
+pub fn row(scenario: Scenario) -> &'static Row {
+    TABLE
+        .iter()
+        .find(|row| row.scenario == scenario)
+        .unwrap_or_else(|| panic!("scenario {} has no row in the table", scenario.id()))
+}
+
+/// What `checkpoint` is expected to do in `scenario`.
+pub fn expected(checkpoint: Checkpoint, scenario: Scenario) -> Expect {
+    row(scenario).expect(checkpoint)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_scenario_has_exactly_one_row() {
+        for scenario in Scenario::ALL {
+            let rows = TABLE.iter().filter(|row| row.scenario == *scenario).count();
+            assert_eq!(rows, 1, "scenario {} has {rows} rows", scenario.id());
+        }
+        assert_eq!(TABLE.len(), Scenario::ALL.len());
+    }
+
+    #[test]
+    fn reasons_are_one_line() {
+        for row in TABLE {
+            for checkpoint in Checkpoint::ALL {
+                if let Expect::Defect(text) | Expect::NotApplicable(text) | Expect::WorksAs(text) =
+                    row.expect(*checkpoint)
+                {
+                    assert!(!text.is_empty() && !text.contains('\n'), "{text:?}");
+                }
+            }
+        }
+    }
+}
