@@ -30,17 +30,6 @@ struct WebSocketServer {
 }
 // ANCHOR_END: server-struct
 
-// ANCHOR: factory
-// Departure from the blog: its part 1 returns a `UserSessionFactory` from
-// `new()` but only defines that type in part 2, so the code as printed does not
-// compile. This is the smallest type that does: the factory holds just the
-// sender. Part 2 derives `Clone` and adds `create_session`.
-#[expect(dead_code, reason = "part 2 hands the factory to the /ws handler")]
-struct UserSessionFactory {
-    ws_server_sender: mpsc::UnboundedSender<WebSocketCommands>,
-}
-// ANCHOR_END: factory
-
 // ANCHOR: server-impl
 #[expect(dead_code, reason = "part 2 creates and spawns the server in main")]
 impl WebSocketServer {
@@ -88,6 +77,17 @@ impl WebSocketServer {
     // ANCHOR_END: server-run
 }
 // ANCHOR_END: server-impl
+
+// ANCHOR: factory
+// Departure from the blog: its part 1 returns a `UserSessionFactory` from
+// `new()` but only defines that type in part 2, so the code as printed does not
+// compile. This is the smallest type that does: the factory holds just the
+// sender. Part 2 derives `Clone` and adds `create_session`.
+#[expect(dead_code, reason = "part 2 hands the factory to the /ws handler")]
+struct UserSessionFactory {
+    ws_server_sender: mpsc::UnboundedSender<WebSocketCommands>,
+}
+// ANCHOR_END: factory
 
 // ANCHOR: healthcheck
 async fn healthcheck() -> impl Responder {
