@@ -9,11 +9,13 @@
 mod client;
 mod scenarios;
 mod server;
+mod silent;
 mod table;
 
 pub use client::{Client, Connection, Event};
 pub use scenarios::{Outcome, Scenario};
 pub use server::{HttpAnswer, Server};
+pub use silent::{Dropped, SilentClient};
 pub use table::{Checkpoint, Expect, Row, TABLE, Verdict, expected, row};
 
 /// Runs `scenario` against `binary` and panics, with the evidence, unless the
@@ -78,6 +80,7 @@ macro_rules! scenario_tests {
             empty_close_frame => EmptyCloseFrame,
             same_uid_twice => SameUidTwice,
             burst => Burst,
+            half_open_client => HalfOpenClient,
         );
     };
     (@each $checkpoint:expr, $binary:expr; $($name:ident => $variant:ident,)*) => {

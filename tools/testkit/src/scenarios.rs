@@ -3,6 +3,7 @@
 
 use crate::client::{Client, Connection, Event};
 use crate::server::Server;
+use crate::silent::SilentClient;
 use crate::table::Verdict;
 use anyhow::{Context, Result, bail};
 use std::path::Path;
@@ -17,6 +18,10 @@ const CPU_WINDOW: Duration = Duration::from_millis(1500);
 /// Above this many cores, averaged over the window, the server is spinning.
 /// An idle server measures close to 0, a spinning session close to 1.
 const SPIN_THRESHOLD: f64 = 0.25;
+/// A half-open client must be dropped this soon after it goes silent.
+const HALF_OPEN_LIMIT: Duration = Duration::from_secs(12);
+/// How long to watch a half-open client before calling it never dropped.
+const HALF_OPEN_WATCH: Duration = Duration::from_secs(15);
 /// Clients in the burst scenario, and messages in its burst.
 const BURST_CLIENTS: usize = 200;
 const BURST_MESSAGES: usize = 50;
@@ -42,6 +47,8 @@ pub enum Scenario {
     SameUidTwice,
     /// Many clients at once receive every message of a burst, in order.
     Burst,
+    /// A client that never answers pings is dropped.
+    HalfOpenClient,
 }
 
 /// What a scenario observed.
@@ -88,6 +95,7 @@ impl Scenario {
         Scenario::EmptyCloseFrame,
         Scenario::SameUidTwice,
         Scenario::Burst,
+        Scenario::HalfOpenClient,
     ];
 
     /// A stable kebab-case name, used in test names, anchors and the matrix.
@@ -102,6 +110,7 @@ impl Scenario {
             Scenario::EmptyCloseFrame => "empty-close-frame",
             Scenario::SameUidTwice => "same-uid-twice",
             Scenario::Burst => "burst",
+            Scenario::HalfOpenClient => "half-open-client",
         }
     }
 
@@ -135,6 +144,7 @@ impl Scenario {
             Scenario::Burst => {
                 "200 clients connected at once each receive all of a 50-message burst, in order"
             }
+            Scenario::HalfOpenClient => "a client that never answers pings is dropped within 12 s",
         }
     }
 
@@ -155,6 +165,7 @@ impl Scenario {
             Scenario::EmptyCloseFrame => empty_close_frame(&server).await,
             Scenario::SameUidTwice => same_uid_twice(&server).await,
             Scenario::Burst => burst(&server).await,
+            Scenario::HalfOpenClient => half_open_client(&server).await,
         }
     }
 }
@@ -278,16 +289,25 @@ async fn empty_close_frame(server: &Server) -> Result<Outcome> {
     let _two = join(server, "2").await?;
     one.send_empty_close().await?;
     // RFC 6455 asks the server to answer a close frame with one of its own.
-    let answer = match one.next_non_text(REPLY).await {
-        Event::Silent => format!("no answer within {} s", REPLY.as_secs()),
-        event => event.to_string(),
+    let (answered, answer) = match one.next_non_text(REPLY).await {
+        Event::Silent => (
+            false,
+            format!(
+                "the server did not answer the close frame within {} s",
+                REPLY.as_secs()
+            ),
+        ),
+        event @ Event::Close { .. } => (
+            true,
+            format!("the server answered the close frame: {event}"),
+        ),
+        event => (false, format!("the close frame got no answer: {event}")),
     };
-    let answered = answer.starts_with("closed with");
     // A client that gets no answer gives up and hangs up, as browsers do.
     one.vanish();
     let load = server.cpu_load(CPU_WINDOW).await?;
     let idle = cpu_verdict(load, "the client hung up");
-    let evidence = format!("the client's close frame got {answer}; {}", idle.evidence);
+    let evidence = format!("{answer}; {}", idle.evidence);
     Ok(if answered && idle.verdict == Verdict::Works {
         Outcome::works(evidence)
     } else {
@@ -412,4 +432,31 @@ async fn burst_client(
         }
     }
     Ok(())
+}
+
+async fn half_open_client(server: &Server) -> Result<Outcome> {
+    let silent = SilentClient::open(server.addr(), "1").await?;
+    Ok(match silent.wait_until_dropped(HALF_OPEN_WATCH).await? {
+        None => Outcome::defect(format!(
+            "still connected after {} s of silence",
+            HALF_OPEN_WATCH.as_secs()
+        )),
+        Some(dropped) => {
+            let close = match dropped.close_code {
+                Some(code) => format!("a close frame with {code}"),
+                None => "no close code".to_string(),
+            };
+            // Whole seconds only: the evidence is compared, the exact time is not.
+            let evidence = format!(
+                "dropped within {} s after {} unanswered pings, with {close}",
+                dropped.after.as_secs() + 1,
+                dropped.pings
+            );
+            if dropped.after <= HALF_OPEN_LIMIT {
+                Outcome::works(evidence)
+            } else {
+                Outcome::defect(evidence)
+            }
+        }
+    })
 }

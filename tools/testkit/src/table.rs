@@ -11,17 +11,21 @@ pub enum Checkpoint {
     Part1,
     /// `part2`: the blog's sessions with the merged-streams run loop.
     Part2,
+    /// `part3-select-comparison`: part2 with the actix example's nested `select` loop.
+    Part3,
 }
 
 impl Checkpoint {
     /// Every checkpoint, in the order of the tutorial.
-    pub const ALL: &'static [Checkpoint] = &[Checkpoint::Part1, Checkpoint::Part2];
+    pub const ALL: &'static [Checkpoint] =
+        &[Checkpoint::Part1, Checkpoint::Part2, Checkpoint::Part3];
 
     /// The Cargo package name, which is also the crate's folder name.
     pub fn package(self) -> &'static str {
         match self {
             Checkpoint::Part1 => "part1",
             Checkpoint::Part2 => "part2",
+            Checkpoint::Part3 => "part3-select-comparison",
         }
     }
 }
@@ -71,6 +75,8 @@ pub struct Row {
     pub part1: Expect,
     /// Expected outcome on `part2`.
     pub part2: Expect,
+    /// Expected outcome on `part3-select-comparison`.
+    pub part3: Expect,
 }
 
 impl Row {
@@ -79,41 +85,51 @@ impl Row {
         match checkpoint {
             Checkpoint::Part1 => self.part1,
             Checkpoint::Part2 => self.part2,
+            Checkpoint::Part3 => self.part3,
         }
     }
 }
 
 const NO_WS_ROUTE: Expect = Expect::NotApplicable("no /ws route until part 2");
+const HEALTHY: Expect = Expect::WorksAs("answered 200 \"rust-websocket-tutorial is live\"");
+const BOTH_RECEIVED: Expect = Expect::WorksAs("both users received \"[UID: 1]: hello\"");
+const UID_MISSING: Expect = Expect::WorksAs("closed with 1011 \"uid is missing\"; server still up");
+const STALE_SENDER_PANICS: Expect = Expect::Defect(
+    "the departed user's sender stays in the map; the next broadcast's `send(..).unwrap()` \
+     panics the server task and `main` exits",
+);
 
 /// The table, one row per scenario, in the order the book presents them.
 pub const TABLE: &[Row] = &[
     Row {
         scenario: Scenario::Healthcheck,
-        part1: Expect::WorksAs("answered 200 \"rust-websocket-tutorial is live\""),
-        part2: Expect::WorksAs("answered 200 \"rust-websocket-tutorial is live\""),
+        part1: HEALTHY,
+        part2: HEALTHY,
+        part3: HEALTHY,
     },
     Row {
         scenario: Scenario::Broadcast,
         part1: NO_WS_ROUTE,
-        part2: Expect::WorksAs("both users received \"[UID: 1]: hello\""),
+        part2: BOTH_RECEIVED,
+        part3: BOTH_RECEIVED,
     },
     Row {
         scenario: Scenario::MissingUid,
         part1: NO_WS_ROUTE,
-        part2: Expect::WorksAs("closed with 1011 \"uid is missing\"; server still up"),
+        part2: UID_MISSING,
+        part3: UID_MISSING,
     },
     Row {
         scenario: Scenario::NonNumericUid,
         part1: NO_WS_ROUTE,
-        part2: Expect::WorksAs("closed with 1011 \"uid is missing\"; server still up"),
+        part2: UID_MISSING,
+        part3: UID_MISSING,
     },
     Row {
         scenario: Scenario::UserLeaves,
         part1: NO_WS_ROUTE,
-        part2: Expect::Defect(
-            "the departed user's sender stays in the map; the next broadcast's `send(..).unwrap()` \
-             panics the server task and `main` exits",
-        ),
+        part2: STALE_SENDER_PANICS,
+        part3: STALE_SENDER_PANICS,
     },
     Row {
         scenario: Scenario::ClientVanishes,
@@ -121,6 +137,7 @@ pub const TABLE: &[Row] = &[
         part2: Expect::Defect(
             "`msg_stream.recv()` yields `None` forever and the loop never breaks: one core spins",
         ),
+        part3: Expect::Works,
     },
     Row {
         scenario: Scenario::EmptyCloseFrame,
@@ -129,6 +146,7 @@ pub const TABLE: &[Row] = &[
             "`Close(None)` has no reason to break with, so the close is never answered; when the \
              client hangs up the loop spins as for a vanished client",
         ),
+        part3: Expect::Works,
     },
     Row {
         scenario: Scenario::SameUidTwice,
@@ -137,11 +155,19 @@ pub const TABLE: &[Row] = &[
             "the newer sender replaces the older in the map; the older session's channel yields \
              `None` forever and it spins",
         ),
+        part3: Expect::Works,
     },
     Row {
         scenario: Scenario::Burst,
         part1: NO_WS_ROUTE,
         part2: Expect::Works,
+        part3: Expect::Works,
+    },
+    Row {
+        scenario: Scenario::HalfOpenClient,
+        part1: NO_WS_ROUTE,
+        part2: Expect::Defect("no heartbeat: a peer that is gone without a word is never noticed"),
+        part3: Expect::Works,
     },
 ];
 
