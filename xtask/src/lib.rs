@@ -401,7 +401,7 @@ fn line_range<'a>(lines: &[&'a str], selector: &str) -> Result<Vec<&'a str>> {
 fn anchored<'a>(lines: &[&'a str], anchor: &str) -> Result<Vec<&'a str>> {
     let is_marker = |line: &str, marker: &str| {
         line.split_once(marker)
-            .is_some_and(|(_, rest)| rest.trim_start().split_whitespace().next() == Some(anchor))
+            .is_some_and(|(_, rest)| rest.split_whitespace().next() == Some(anchor))
     };
     let start = lines
         .iter()
