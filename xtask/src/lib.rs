@@ -12,7 +12,11 @@ use std::path::{Path, PathBuf};
 use testkit::{Checkpoint, Expect, TABLE};
 
 /// The checkpoint pairs the book shows a diff for, oldest first.
-pub const DIFFS: &[(&str, &str)] = &[("part1", "part2"), ("part2", "part3-select-comparison")];
+pub const DIFFS: &[(&str, &str)] = &[
+    ("part1", "part2"),
+    ("part2", "part3-select-comparison"),
+    ("part3-select-comparison", "part4-hardening"),
+];
 
 /// Where the matrix page lives, relative to the workspace root.
 pub const MATRIX_PATH: &str = "book/src/generated/matrix.md";

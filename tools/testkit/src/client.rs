@@ -165,6 +165,14 @@ impl Client {
         }
     }
 
+    /// Sends a binary message.
+    pub async fn send_binary(&mut self, bytes: Vec<u8>) -> Result<()> {
+        self.ws
+            .send(Message::binary(bytes))
+            .await
+            .context("sending a binary message")
+    }
+
     /// Sends a close frame with no code and no reason, and keeps the connection.
     pub async fn send_empty_close(&mut self) -> Result<()> {
         self.ws

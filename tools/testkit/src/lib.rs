@@ -6,6 +6,7 @@
 //! ([`Client`]) and checks the observed [`Outcome`] against the one row of
 //! [`TABLE`] that says what this checkpoint should do.
 
+pub mod browser;
 mod client;
 mod scenarios;
 mod server;
@@ -18,24 +19,28 @@ pub use server::{HttpAnswer, Server};
 pub use silent::{Dropped, SilentClient};
 pub use table::{Checkpoint, Expect, Row, TABLE, Verdict, expected, row};
 
+/// Runs a future to completion on a fresh two-thread runtime, for tests
+/// that are plain `#[test]` functions.
+pub fn block_on<F: std::future::Future>(future: F) -> F::Output {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("building a tokio runtime")
+        .block_on(future)
+}
+
 /// Runs `scenario` against `binary` and panics, with the evidence, unless the
 /// outcome is what [`TABLE`] expects of `checkpoint`.
 pub fn check(checkpoint: Checkpoint, binary: &str, scenario: Scenario) {
     let expect = expected(checkpoint, scenario);
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .expect("building a tokio runtime for the scenario");
-    let outcome = runtime
-        .block_on(scenario.run(std::path::Path::new(binary)))
-        .unwrap_or_else(|err| {
-            panic!(
-                "scenario {} could not run on {}: {err:#}",
-                scenario.id(),
-                checkpoint.package()
-            )
-        });
+    let outcome = block_on(scenario.run(std::path::Path::new(binary))).unwrap_or_else(|err| {
+        panic!(
+            "scenario {} could not run on {}: {err:#}",
+            scenario.id(),
+            checkpoint.package()
+        )
+    });
     println!(
         "{} / {}: {:?}: {}",
         checkpoint.package(),
@@ -77,10 +82,18 @@ macro_rules! scenario_tests {
             non_numeric_uid => NonNumericUid,
             user_leaves => UserLeaves,
             client_vanishes => ClientVanishes,
+            vanish_neighbours => VanishNeighbours,
             empty_close_frame => EmptyCloseFrame,
             same_uid_twice => SameUidTwice,
             burst => Burst,
             half_open_client => HalfOpenClient,
+            slow_reader => SlowReader,
+            oversized_frame => OversizedFrame,
+            binary_frame => BinaryFrame,
+            query_string_uid => QueryStringUid,
+            shutdown => Shutdown,
+            crowd => Crowd,
+            leave_while_talking => LeaveWhileTalking,
         );
     };
     (@each $checkpoint:expr, $binary:expr; $($name:ident => $variant:ident,)*) => {

@@ -13,6 +13,8 @@ pub enum Checkpoint {
     Part2,
     /// `part3-select-comparison`: part2 with the actix example's nested `select` loop.
     Part3,
+    /// `part4-hardening`: every defect fixed, a `tokio::select!` loop and a browser client.
+    Part4,
 }
 
 impl Checkpoint {
@@ -26,6 +28,7 @@ impl Checkpoint {
             Checkpoint::Part1 => "part1",
             Checkpoint::Part2 => "part2",
             Checkpoint::Part3 => "part3-select-comparison",
+            Checkpoint::Part4 => "part4-hardening",
         }
     }
 }
@@ -77,6 +80,8 @@ pub struct Row {
     pub part2: Expect,
     /// Expected outcome on `part3-select-comparison`.
     pub part3: Expect,
+    /// Expected outcome on `part4-hardening`.
+    pub part4: Expect,
 }
 
 impl Row {
@@ -86,6 +91,7 @@ impl Row {
             Checkpoint::Part1 => self.part1,
             Checkpoint::Part2 => self.part2,
             Checkpoint::Part3 => self.part3,
+            Checkpoint::Part4 => self.part4,
         }
     }
 }
@@ -94,6 +100,18 @@ const NO_WS_ROUTE: Expect = Expect::NotApplicable("no /ws route until part 2");
 const HEALTHY: Expect = Expect::WorksAs("answered 200 \"rust-websocket-tutorial is live\"");
 const BOTH_RECEIVED: Expect = Expect::WorksAs("both users received \"[UID: 1]: hello\"");
 const UID_MISSING: Expect = Expect::WorksAs("closed with 1011 \"uid is missing\"; server still up");
+const UID_REQUIRED: Expect = Expect::WorksAs(
+    "closed with 1008 \"a numeric uid is required: send a uid header or a ?uid= query \
+     parameter\"; server still up",
+);
+const UNBOUNDED: Expect = Expect::Defect(
+    "every user's queue is unbounded: what a reader does not take piles up in server memory",
+);
+const HEADER_ONLY: Expect =
+    Expect::Defect("the uid is read from the header only, which a browser's WebSocket cannot send");
+const NO_GOODBYE: Expect = Expect::Defect(
+    "actix-web waits up to 30 s for open connections on SIGTERM and nobody tells the clients",
+);
 const STALE_SENDER_PANICS: Expect = Expect::Defect(
     "the departed user's sender stays in the map; the next broadcast's `send(..).unwrap()` \
      panics the server task and `main` exits",
@@ -106,38 +124,59 @@ pub const TABLE: &[Row] = &[
         part1: HEALTHY,
         part2: HEALTHY,
         part3: HEALTHY,
+        part4: HEALTHY,
     },
     Row {
         scenario: Scenario::Broadcast,
         part1: NO_WS_ROUTE,
         part2: BOTH_RECEIVED,
         part3: BOTH_RECEIVED,
+        part4: BOTH_RECEIVED,
     },
     Row {
         scenario: Scenario::MissingUid,
         part1: NO_WS_ROUTE,
         part2: UID_MISSING,
         part3: UID_MISSING,
+        part4: UID_REQUIRED,
     },
     Row {
         scenario: Scenario::NonNumericUid,
         part1: NO_WS_ROUTE,
         part2: UID_MISSING,
         part3: UID_MISSING,
+        part4: UID_REQUIRED,
     },
     Row {
         scenario: Scenario::UserLeaves,
         part1: NO_WS_ROUTE,
         part2: STALE_SENDER_PANICS,
         part3: STALE_SENDER_PANICS,
+        part4: Expect::Works,
     },
     Row {
         scenario: Scenario::ClientVanishes,
         part1: NO_WS_ROUTE,
         part2: Expect::Defect(
-            "`msg_stream.recv()` yields `None` forever and the loop never breaks: one core spins",
+            "`msg_stream.recv()` yields `None` forever and the loop never breaks: it spins a \
+             core and, never yielding, starves everything else on its worker thread",
         ),
         part3: Expect::Works,
+        part4: Expect::Works,
+    },
+    Row {
+        scenario: Scenario::VanishNeighbours,
+        part1: NO_WS_ROUTE,
+        part2: Expect::Defect(
+            "the vanished user's session spins, starving its worker thread's users, until its \
+             next write panics (`session.text(..).unwrap()`); the next broadcast then panics the \
+             server task",
+        ),
+        part3: Expect::Defect(
+            "the loop ends, but the vanished user's sender stays in the map and the first \
+             broadcast panics the server task",
+        ),
+        part4: Expect::Works,
     },
     Row {
         scenario: Scenario::EmptyCloseFrame,
@@ -147,6 +186,7 @@ pub const TABLE: &[Row] = &[
              client hangs up the loop spins as for a vanished client",
         ),
         part3: Expect::Works,
+        part4: Expect::Works,
     },
     Row {
         scenario: Scenario::SameUidTwice,
@@ -156,18 +196,76 @@ pub const TABLE: &[Row] = &[
              `None` forever and it spins",
         ),
         part3: Expect::Works,
+        part4: Expect::Works,
     },
     Row {
         scenario: Scenario::Burst,
         part1: NO_WS_ROUTE,
         part2: Expect::Works,
         part3: Expect::Works,
+        part4: Expect::Works,
     },
     Row {
         scenario: Scenario::HalfOpenClient,
         part1: NO_WS_ROUTE,
         part2: Expect::Defect("no heartbeat: a peer that is gone without a word is never noticed"),
         part3: Expect::Works,
+        part4: Expect::Works,
+    },
+    Row {
+        scenario: Scenario::SlowReader,
+        part1: NO_WS_ROUTE,
+        part2: UNBOUNDED,
+        part3: UNBOUNDED,
+        part4: Expect::Works,
+    },
+    Row {
+        scenario: Scenario::OversizedFrame,
+        part1: NO_WS_ROUTE,
+        part2: Expect::Defect(
+            "the `Err(Overflow)` falls into `let Ok(msg) = msg else { return None }` and the \
+             loop goes on: the client never hears why its message vanished",
+        ),
+        part3: Expect::Defect(
+            "a stream error breaks the loop with no reason: the client gets an empty close \
+             frame instead of 1009",
+        ),
+        part4: Expect::Works,
+    },
+    Row {
+        scenario: Scenario::BinaryFrame,
+        part1: NO_WS_ROUTE,
+        part2: Expect::Works,
+        part3: Expect::Works,
+        part4: Expect::Works,
+    },
+    Row {
+        scenario: Scenario::QueryStringUid,
+        part1: NO_WS_ROUTE,
+        part2: HEADER_ONLY,
+        part3: HEADER_ONLY,
+        part4: Expect::WorksAs("chatted as uid 7"),
+    },
+    Row {
+        scenario: Scenario::Shutdown,
+        part1: NO_WS_ROUTE,
+        part2: NO_GOODBYE,
+        part3: NO_GOODBYE,
+        part4: Expect::Works,
+    },
+    Row {
+        scenario: Scenario::Crowd,
+        part1: NO_WS_ROUTE,
+        part2: Expect::Works,
+        part3: Expect::Works,
+        part4: Expect::Works,
+    },
+    Row {
+        scenario: Scenario::LeaveWhileTalking,
+        part1: NO_WS_ROUTE,
+        part2: STALE_SENDER_PANICS,
+        part3: STALE_SENDER_PANICS,
+        part4: Expect::Works,
     },
 ];
 

@@ -1,0 +1,629 @@
+//! Checkpoint 4: part3 with every defect of the scenario table fixed.
+//!
+//! The shape is still the blog's: one chat server task owns the map of users,
+//! and one session task per connection talks to its client. What changes is
+//! what each side does when the other misbehaves: every queue is bounded, every
+//! ending is reported, every write can be cancelled, and the process says
+//! goodbye to its clients before it exits. Each fix carries a `Fix:` comment.
+//! New features: the uid may come from the query string, `/` serves a browser
+//! client, and the chat announces who joins and who leaves.
+
+use actix_web::{App, Error, HttpRequest, HttpResponse, HttpServer, Responder, web};
+use actix_ws::{AggregatedMessage, AggregatedMessageStream, CloseCode, CloseReason, ProtocolError};
+use futures_util::try_join;
+use std::collections::{HashMap, VecDeque};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+use tokio::sync::{mpsc, oneshot};
+use tokio::{spawn, task::spawn_local};
+
+// ANCHOR: limits
+/// The answer of `/healthcheck`.
+const HEALTHCHECK_TEXT: &str = "rust-websocket-tutorial is live";
+/// The largest text message accepted, whole or in fragments.
+const MAX_MESSAGE_BYTES: usize = 64 * 1024;
+/// How many messages may wait for one user before the user is dropped.
+const OUTBOX_CAPACITY: usize = 256;
+/// A notice is skipped for a user who already has this many messages waiting.
+const NOTICE_MAX_WAITING: usize = 32;
+/// How often the session pings its client.
+const HEARTBEAT_INTERVAL: Duration = Duration::from_secs(3);
+/// A client that has sent no frame at all for this long is dropped.
+const CLIENT_TIMEOUT: Duration = Duration::from_secs(8);
+/// How long a session may take to hand its close frame to a client.
+const CLOSE_TIMEOUT: Duration = Duration::from_secs(1);
+/// How long, in seconds, actix-web waits for connections once asked to stop.
+const SHUTDOWN_TIMEOUT_SECS: u64 = 2;
+
+// Close reasons. Each must fit a control frame: at most 123 bytes.
+const UID_REQUIRED: &str =
+    "a numeric uid is required: send a uid header or a ?uid= query parameter";
+const REPLACED: &str = "replaced by a newer connection with the same uid";
+const TOO_SLOW: &str = "too slow: 256 messages were waiting";
+const TOO_BIG: &str = "messages are limited to 65536 bytes";
+const TEXT_ONLY: &str = "only text messages are supported";
+const NO_SIGN_OF_LIFE: &str = "no sign of life for 8 s";
+const SHUTTING_DOWN: &str = "server is shutting down";
+// ANCHOR_END: limits
+
+// ANCHOR: commands
+/// Fix: each connection gets its own id, so that a disconnect removes its own
+/// entry and never a newer connection's with the same uid.
+type ConnId = u64;
+
+/// What the server keeps for one connected user.
+struct UserHandle {
+    conn_id: ConnId,
+    /// Fix: bounded (`OUTBOX_CAPACITY`), so a reader that stops reading costs
+    /// at most that many messages instead of unbounded memory.
+    user_sender: mpsc::Sender<String>,
+    /// Fix: tells the session why the server dropped it. A oneshot can never
+    /// be full, so the server can send on it when the queue above is full.
+    kick: oneshot::Sender<CloseReason>,
+}
+
+type SessionStore = HashMap<i32, UserHandle>;
+
+/// What a broadcast carries: chat must reach everyone; a notice gives way.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Broadcast {
+    Chat,
+    Notice,
+}
+
+enum WebSocketCommands {
+    UserConnect {
+        user_id: i32,
+        user_handle: UserHandle,
+    },
+    UserMessage {
+        user_id: i32,
+        user_message: String,
+    },
+    /// Fix: a session reports its end, whatever the cause; part3 never did,
+    /// so the server kept the departed user's sender and panicked on it.
+    UserDisconnect {
+        user_id: i32,
+        conn_id: ConnId,
+    },
+    /// Fix: close every session with 1001, then answer on `done`.
+    Shutdown {
+        done: oneshot::Sender<()>,
+    },
+}
+// ANCHOR_END: commands
+
+// ANCHOR: server-struct
+struct WebSocketServer {
+    session_store: SessionStore,
+    ws_server_receiver: mpsc::UnboundedReceiver<WebSocketCommands>,
+}
+// ANCHOR_END: server-struct
+
+// ANCHOR: server-impl
+impl WebSocketServer {
+    fn new() -> (Self, UserSessionFactory) {
+        let (ws_server_sender, ws_server_receiver) = mpsc::unbounded_channel::<WebSocketCommands>();
+        let server = Self {
+            session_store: SessionStore::new(),
+            ws_server_receiver,
+        };
+        let session_factory = UserSessionFactory {
+            ws_server_sender,
+            next_conn_id: Arc::new(AtomicU64::new(0)),
+        };
+        (server, session_factory)
+    }
+
+    // Fix: the server's methods are no longer `async`: it never waits on a
+    // user, so one user cannot hold up the others.
+
+    // ANCHOR: user-connect
+    fn user_connect(&mut self, user_id: i32, user_handle: UserHandle) {
+        let Some(older) = self.session_store.insert(user_id, user_handle) else {
+            // New in part4: everyone, the newcomer included, hears who joined.
+            self.broadcast(
+                format!("[server]: user {user_id} joined"),
+                Broadcast::Notice,
+            );
+            return;
+        };
+        // Fix: the older connection with this uid is closed with a reason,
+        // instead of seeing its channel end without a word. The user is still
+        // here, so there is no notice.
+        let _ = older.kick.send((CloseCode::Policy, REPLACED).into());
+    }
+    // ANCHOR_END: user-connect
+
+    // ANCHOR: user-sends-message
+    fn user_sends_message(&mut self, user_id: i32, message: String) {
+        self.broadcast(format!("[UID: {user_id}]: {message}"), Broadcast::Chat);
+    }
+    // ANCHOR_END: user-sends-message
+
+    // ANCHOR: user-disconnect
+    fn user_disconnect(&mut self, user_id: i32, conn_id: ConnId) {
+        // Fix: only the connection that registered the entry may remove it; a
+        // replaced connection's late disconnect leaves the newer one alone.
+        let current = self.session_store.get(&user_id);
+        if current.is_some_and(|user| user.conn_id == conn_id) {
+            self.session_store.remove(&user_id);
+            self.broadcast(format!("[server]: user {user_id} left"), Broadcast::Notice);
+        }
+    }
+    // ANCHOR_END: user-disconnect
+
+    // ANCHOR: broadcast
+    /// Fix: sends without waiting and without `unwrap`. A user whose queue is
+    /// full is dropped as too slow, a user whose queue is closed is dropped as
+    /// gone, and everyone left hears of it. Those notices go through a work
+    /// list rather than recursion.
+    ///
+    /// A notice skips users who already have `NOTICE_MAX_WAITING` messages
+    /// waiting. When a thousand users join at once, every queue receives a
+    /// thousand notices faster than sessions can drain them; if notices could
+    /// fill queues, everyone would be dropped as too slow, and each "left"
+    /// notice would push others over. Chat still gets the whole queue.
+    fn broadcast(&mut self, message: String, kind: Broadcast) {
+        let mut pending = VecDeque::from([(message, kind)]);
+        while let Some((message, kind)) = pending.pop_front() {
+            let mut dropped = Vec::new();
+            for (&user_id, user) in &self.session_store {
+                let sender = &user.user_sender;
+                let waiting = sender.max_capacity() - sender.capacity();
+                if kind == Broadcast::Notice && waiting >= NOTICE_MAX_WAITING {
+                    continue;
+                }
+                match sender.try_send(message.clone()) {
+                    Ok(()) => {}
+                    Err(mpsc::error::TrySendError::Full(_)) => dropped.push((user_id, true)),
+                    Err(mpsc::error::TrySendError::Closed(_)) => dropped.push((user_id, false)),
+                }
+            }
+            for (user_id, too_slow) in dropped {
+                let Some(user) = self.session_store.remove(&user_id) else {
+                    continue;
+                };
+                if too_slow {
+                    log::info!("user {user_id}: {TOO_SLOW}; dropping");
+                    let _ = user.kick.send((CloseCode::Policy, TOO_SLOW).into());
+                }
+                let left = format!("[server]: user {user_id} left");
+                pending.push_back((left, Broadcast::Notice));
+            }
+        }
+    }
+    // ANCHOR_END: broadcast
+
+    // ANCHOR: shutdown
+    /// Fix: every session hears that the server is going away, so its client
+    /// gets a 1001 close frame instead of a dropped connection.
+    fn shutdown(&mut self) {
+        for (_, user) in self.session_store.drain() {
+            let _ = user.kick.send((CloseCode::Away, SHUTTING_DOWN).into());
+        }
+    }
+    // ANCHOR_END: shutdown
+
+    // ANCHOR: server-run
+    async fn run(mut self) -> std::io::Result<()> {
+        use WebSocketCommands::*;
+        while let Some(msg) = self.ws_server_receiver.recv().await {
+            match msg {
+                UserConnect {
+                    user_id,
+                    user_handle,
+                } => self.user_connect(user_id, user_handle),
+                UserMessage {
+                    user_id,
+                    user_message,
+                } => self.user_sends_message(user_id, user_message),
+                UserDisconnect { user_id, conn_id } => self.user_disconnect(user_id, conn_id),
+                Shutdown { done } => {
+                    self.shutdown();
+                    let _ = done.send(());
+                    break;
+                }
+            }
+        }
+        Ok(())
+    }
+    // ANCHOR_END: server-run
+}
+// ANCHOR_END: server-impl
+
+// ANCHOR: factory
+#[derive(Clone)]
+struct UserSessionFactory {
+    ws_server_sender: mpsc::UnboundedSender<WebSocketCommands>,
+    /// Shared by the workers' clones, so ids are unique in the process.
+    next_conn_id: Arc<AtomicU64>,
+}
+
+impl UserSessionFactory {
+    fn create_session(&self, user_id: i32, session: actix_ws::Session) -> UserSession {
+        let ws_server_sender = self.ws_server_sender.clone();
+        // Relaxed is enough: the ids only need to be distinct.
+        let conn_id = self.next_conn_id.fetch_add(1, Ordering::Relaxed);
+        UserSession {
+            user_id,
+            conn_id,
+            ws_server_sender,
+            session,
+        }
+    }
+}
+// ANCHOR_END: factory
+
+// ANCHOR: session-struct
+struct UserSession {
+    user_id: i32,
+    conn_id: ConnId,
+    ws_server_sender: mpsc::UnboundedSender<WebSocketCommands>,
+    session: actix_ws::Session,
+}
+// ANCHOR_END: session-struct
+
+/// The close frame for a session the server has dropped: the reason the
+/// server gave, or 1001 if the server went away without giving one.
+fn kick_reason(kick: Result<CloseReason, oneshot::error::RecvError>) -> Option<CloseReason> {
+    kick.map_or_else(|_server_gone| server_gone(), Some)
+}
+
+/// The close frame for a session whose server has shut down.
+fn server_gone() -> Option<CloseReason> {
+    Some((CloseCode::Away, SHUTTING_DOWN).into())
+}
+
+/// Fix: a write to the client that the kick signal can cancel. A client that
+/// does not read fills the socket and a plain write would wait forever.
+/// `Err` carries the close frame to end the session with.
+async fn write_or_kicked(
+    write: impl Future<Output = Result<(), actix_ws::Closed>>,
+    kicked: &mut oneshot::Receiver<CloseReason>,
+) -> Result<(), Option<CloseReason>> {
+    tokio::select! {
+        // The connection is gone: nobody is left to send a close frame to.
+        written = write => written.map_err(|_closed| None),
+        kick = kicked => Err(kick_reason(kick)),
+    }
+}
+
+/// Fix: a message over `MAX_MESSAGE_BYTES` is told apart from other errors.
+/// One frame over it is `Overflow`; fragments adding up to more than it are
+/// an `Io` error from the aggregator, whose text is all that identifies it.
+fn is_too_big(err: &ProtocolError) -> bool {
+    match err {
+        ProtocolError::Overflow => true,
+        ProtocolError::Io(err) => err.to_string() == "Exceeded maximum continuation size",
+        _ => false,
+    }
+}
+
+impl UserSession {
+    // ANCHOR: session-run
+    /// The session's run loop, a `tokio::select!` over the client stream, the
+    /// user's queue, the kick signal and the heartbeat tick. Whatever ends the
+    /// loop, the server hears of it and the client gets a close frame.
+    async fn run(mut self, mut msg_stream: AggregatedMessageStream) {
+        use WebSocketCommands::*;
+        let (user_sender, mut session_receiver) = mpsc::channel::<String>(OUTBOX_CAPACITY);
+        let (kick, mut kicked) = oneshot::channel();
+        let user_id = self.user_id;
+        let user_handle = UserHandle {
+            conn_id: self.conn_id,
+            user_sender,
+            kick,
+        };
+        // Fix: no `unwrap`; a server that has shut down refuses newcomers.
+        if self
+            .ws_server_sender
+            .send(UserConnect {
+                user_id,
+                user_handle,
+            })
+            .is_err()
+        {
+            let close = self.session.close(server_gone());
+            let _ = tokio::time::timeout(CLOSE_TIMEOUT, close).await;
+            return;
+        }
+
+        let mut last_heartbeat = Instant::now();
+        let mut interval = tokio::time::interval(HEARTBEAT_INTERVAL);
+        // A session that was busy should not catch up with a burst of pings.
+        interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+
+        // Not `biased`: a random start keeps a busy client from starving the
+        // queue and a busy queue from starving the client.
+        let reason = loop {
+            tokio::select! {
+                // Cancel safe: `recv` keeps its state in the stream, not the future.
+                msg = msg_stream.recv() => {
+                    let msg = match msg {
+                        Some(Ok(msg)) => msg,
+                        Some(Err(err)) if is_too_big(&err) => {
+                            break Some((CloseCode::Size, TOO_BIG).into());
+                        }
+                        // Fix: a protocol error ends the session.
+                        Some(Err(err)) => {
+                            log::warn!("user {user_id}: WebSocket error: {err}");
+                            break Some(CloseCode::Protocol.into());
+                        }
+                        // The client's stream ended: the connection is gone.
+                        None => break None,
+                    };
+                    // Fix: any frame is a sign of life, not only ping and pong.
+                    last_heartbeat = Instant::now();
+                    match msg {
+                        AggregatedMessage::Text(text) => {
+                            let sent = self.ws_server_sender.send(UserMessage {
+                                user_id,
+                                user_message: text.to_string(),
+                            });
+                            // Fix: no `unwrap`; the server is gone only when shutting down.
+                            if sent.is_err() {
+                                break server_gone();
+                            }
+                        }
+                        AggregatedMessage::Ping(bytes) => {
+                            let pong = self.session.pong(&bytes);
+                            if let Err(reason) = write_or_kicked(pong, &mut kicked).await {
+                                break reason;
+                            }
+                        }
+                        AggregatedMessage::Pong(_) => {}
+                        // Fix: answered with the client's own reason, or none.
+                        AggregatedMessage::Close(reason) => break reason,
+                        // Fix: refused with a reason instead of silently dropped.
+                        AggregatedMessage::Binary(_) => {
+                            break Some((CloseCode::Unsupported, TEXT_ONLY).into());
+                        }
+                    }
+                }
+
+                // Cancel safe: `mpsc::Receiver::recv` loses no message when dropped.
+                msg = session_receiver.recv() => {
+                    let Some(msg) = msg else {
+                        // The server dropped this user; it sent the reason first.
+                        break kick_reason((&mut kicked).await);
+                    };
+                    let text = self.session.text(msg);
+                    if let Err(reason) = write_or_kicked(text, &mut kicked).await {
+                        break reason;
+                    }
+                }
+
+                // Cancel safe: polled by reference, the receiver keeps the value.
+                kick = &mut kicked => break kick_reason(kick),
+
+                // Cancel safe: `Interval::tick` does not lose a tick when dropped.
+                // The writes above are not cancel safe, but only the kick
+                // cancels them, and then the session is ending anyway.
+                _ = interval.tick() => {
+                    if last_heartbeat.elapsed() > CLIENT_TIMEOUT {
+                        log::info!("user {user_id}: no sign of life for {CLIENT_TIMEOUT:?}, dropping");
+                        break Some((CloseCode::Policy, NO_SIGN_OF_LIFE).into());
+                    }
+                    let ping = self.session.ping(b"");
+                    if let Err(reason) = write_or_kicked(ping, &mut kicked).await {
+                        break reason;
+                    }
+                }
+            }
+        };
+        // Fix: the server removes this connection's entry (if it is still
+        // this connection's) and tells everyone; it may be gone at shutdown.
+        let _ = self.ws_server_sender.send(UserDisconnect {
+            user_id,
+            conn_id: self.conn_id,
+        });
+        // Fix: a client that does not read cannot hold the session here.
+        let _ = tokio::time::timeout(CLOSE_TIMEOUT, self.session.close(reason)).await;
+    }
+    // ANCHOR_END: session-run
+}
+
+// ANCHOR: uid
+/// Fix: the uid comes from the `uid` header or, when there is none, from the
+/// `uid` query parameter, because a browser's WebSocket cannot send headers.
+/// Either way it is a claim anyone can make, not an identity.
+fn get_uid(req: &HttpRequest) -> Option<i32> {
+    match req.headers().get("uid") {
+        Some(header) => header.to_str().ok()?.parse().ok(),
+        None => web::Query::<HashMap<String, String>>::from_query(req.query_string())
+            .ok()?
+            .get("uid")?
+            .parse()
+            .ok(),
+    }
+}
+// ANCHOR_END: uid
+
+// ANCHOR: chat-ws
+async fn chat_ws(
+    req: HttpRequest,
+    stream: web::Payload,
+    session_factory: web::Data<UserSessionFactory>,
+) -> Result<HttpResponse, Error> {
+    let (res, session, msg_stream) = actix_ws::handle(&req, stream)?;
+    let Some(uid) = get_uid(&req) else {
+        // Fix: 1008 (policy) with a reason that says what to send, instead of
+        // 1011 (a server error); no `unwrap` on the write.
+        let _ = session
+            .close(Some((CloseCode::Policy, UID_REQUIRED).into()))
+            .await;
+        return Ok(res);
+    };
+    // Fix: a size limit on whole messages, not only on single frames.
+    let msg_stream = msg_stream
+        .max_frame_size(MAX_MESSAGE_BYTES)
+        .aggregate_continuations()
+        .max_continuation_size(MAX_MESSAGE_BYTES);
+    let session = session_factory.create_session(uid, session);
+    spawn_local(session.run(msg_stream));
+
+    Ok(res)
+}
+// ANCHOR_END: chat-ws
+
+// ANCHOR: healthcheck
+async fn healthcheck() -> impl Responder {
+    HEALTHCHECK_TEXT
+}
+// ANCHOR_END: healthcheck
+
+// ANCHOR: index
+/// The browser client, built into the binary.
+const INDEX_HTML: &str = include_str!("../static/index.html");
+
+/// Fix: a browser client, which the header-only uid ruled out until now.
+async fn index() -> HttpResponse {
+    HttpResponse::Ok()
+        .content_type("text/html; charset=utf-8")
+        .body(INDEX_HTML)
+}
+// ANCHOR_END: index
+
+// ANCHOR: signals
+/// Fix: the app handles SIGINT and SIGTERM itself, so that it can close every
+/// WebSocket with 1001 before the HTTP server stops. The handlers are
+/// installed now, before the server starts, so no early signal is missed.
+#[cfg(unix)]
+fn shutdown_signal() -> std::io::Result<impl Future<Output = &'static str>> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut interrupt = signal(SignalKind::interrupt())?;
+    let mut terminate = signal(SignalKind::terminate())?;
+    Ok(async move {
+        tokio::select! {
+            _ = interrupt.recv() => "SIGINT",
+            _ = terminate.recv() => "SIGTERM",
+        }
+    })
+}
+
+/// Elsewhere only Ctrl-C can be caught.
+#[cfg(not(unix))]
+fn shutdown_signal() -> std::io::Result<impl Future<Output = &'static str>> {
+    Ok(async {
+        match tokio::signal::ctrl_c().await {
+            Ok(()) => "Ctrl-C",
+            // Without a handler there is nothing to wait for: never shut down.
+            Err(_) => std::future::pending().await,
+        }
+    })
+}
+
+/// Waits for a signal, has the chat server close every session, then stops
+/// the HTTP server, which waits up to `SHUTDOWN_TIMEOUT_SECS` for connections.
+async fn shut_down_on_signal(
+    signal: impl Future<Output = &'static str>,
+    ws_server_sender: mpsc::UnboundedSender<WebSocketCommands>,
+    http_server: actix_web::dev::ServerHandle,
+) {
+    let signal = signal.await;
+    log::info!("{signal} received: closing every WebSocket, then stopping");
+    let (done, chat_server_done) = oneshot::channel();
+    if ws_server_sender
+        .send(WebSocketCommands::Shutdown { done })
+        .is_ok()
+    {
+        let _ = chat_server_done.await;
+    }
+    http_server.stop(true).await;
+}
+// ANCHOR_END: signals
+
+// ANCHOR: main
+#[actix_web::main]
+async fn main() -> std::io::Result<()> {
+    env_logger::init_from_env(env_logger::Env::new().default_filter_or("info"));
+    let signal = shutdown_signal()?;
+
+    // ANCHOR: spawn-server
+    let (websocket_server, session_factory) = WebSocketServer::new();
+    let ws_server_sender = session_factory.ws_server_sender.clone();
+
+    let websocket_server = spawn(websocket_server.run());
+    // ANCHOR_END: spawn-server
+    // Departure from the blog (which binds 0.0.0.0:5000): HOST and PORT may be
+    // set so that tests can start several servers on free loopback ports.
+    let host = std::env::var("HOST").unwrap_or_else(|_| "0.0.0.0".to_string());
+    // Fix: a bad PORT is an error returned from main, not a panic.
+    let port: u16 = match std::env::var("PORT") {
+        Ok(port) => port.parse().map_err(|_| {
+            std::io::Error::new(
+                std::io::ErrorKind::InvalidInput,
+                format!("PORT must be a number from 1 to 65535, not {port:?}"),
+            )
+        })?,
+        Err(_) => 5000,
+    };
+
+    log::info!("Server will be live on http://{host}:{port}");
+    let http_server = HttpServer::new(move || {
+        App::new()
+            .app_data(web::Data::new(session_factory.clone()))
+            .service(web::resource("/").route(web::get().to(index)))
+            .service(web::resource("/healthcheck").route(web::get().to(healthcheck)))
+            .service(web::resource("/ws").route(web::get().to(chat_ws)))
+    })
+    .workers(2)
+    // Fix: actix-web's own handlers would wait 30 s for open WebSockets and
+    // never tell the clients; ours close them first (see `signals`).
+    .disable_signals()
+    .shutdown_timeout(SHUTDOWN_TIMEOUT_SECS)
+    .bind((host.as_str(), port))?
+    .run();
+    spawn(shut_down_on_signal(
+        signal,
+        ws_server_sender,
+        http_server.handle(),
+    ));
+
+    // ANCHOR: try-join
+    // Fix: a failed chat server task is an error returned from main, not a panic.
+    try_join!(http_server, async move {
+        websocket_server.await.map_err(std::io::Error::other)?
+    })?;
+    // ANCHOR_END: try-join
+    Ok(())
+}
+// ANCHOR_END: main
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reasons_agree_with_limits() {
+        assert_eq!(
+            TOO_SLOW,
+            format!("too slow: {OUTBOX_CAPACITY} messages were waiting")
+        );
+        assert_eq!(
+            TOO_BIG,
+            format!("messages are limited to {MAX_MESSAGE_BYTES} bytes")
+        );
+        assert_eq!(
+            NO_SIGN_OF_LIFE,
+            format!("no sign of life for {} s", CLIENT_TIMEOUT.as_secs())
+        );
+    }
+
+    #[test]
+    fn reasons_fit_a_close_frame() {
+        for reason in [
+            UID_REQUIRED,
+            REPLACED,
+            TOO_SLOW,
+            TOO_BIG,
+            TEXT_ONLY,
+            NO_SIGN_OF_LIFE,
+            SHUTTING_DOWN,
+        ] {
+            assert!(reason.len() <= 123, "{reason:?} is too long");
+        }
+    }
+}

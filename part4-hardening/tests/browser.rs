@@ -1,0 +1,103 @@
+//! End to end in a real browser: two headless Chromium tabs load the page at
+//! `/`, connect as two users and chat. Skips where no browser is installed,
+//! unless REQUIRE_BROWSER=1 (CI sets it after installing Chromium).
+
+use std::time::Duration;
+use testkit::Server;
+use testkit::browser::{Browser, Page, js_string};
+
+const BINARY: &str = env!("CARGO_BIN_EXE_part4-hardening");
+const WAIT: Duration = Duration::from_secs(10);
+
+/// Types `uid` into the page and connects, then waits for the status line.
+async fn connect(page: &Page, uid: u32) {
+    // A new tab starts on about:blank; wait for our page's form, not any page.
+    page.wait_until("document.getElementById('connect') !== null", WAIT)
+        .await
+        .expect("the page loads");
+    page.eval(&format!(
+        "document.getElementById('uid').value = '{uid}';
+         document.getElementById('connect').click();"
+    ))
+    .await
+    .expect("clicking connect");
+    page.wait_until(
+        &format!("document.getElementById('status').textContent.includes('connected as {uid}')"),
+        WAIT,
+    )
+    .await
+    .expect("the status says connected");
+}
+
+/// Sends `text` through the page's form.
+async fn say(page: &Page, text: &str) {
+    let literal = js_string(text);
+    page.eval(&format!(
+        "document.getElementById('message').value = {literal};
+         document.getElementById('send').click();"
+    ))
+    .await
+    .expect("sending a message");
+}
+
+/// A JavaScript expression: whether some `#log` item's text is exactly `line`.
+fn log_has(line: &str) -> String {
+    format!(
+        "[...document.querySelectorAll('#log li')].some(li => li.textContent === {})",
+        js_string(line)
+    )
+}
+
+#[test]
+fn two_tabs_chat_through_the_page() {
+    if Browser::find().is_none() {
+        if std::env::var("REQUIRE_BROWSER").as_deref() == Ok("1") {
+            panic!("REQUIRE_BROWSER=1 but no Chromium is installed (apt-get install chromium)");
+        }
+        eprintln!(
+            "skipping the browser test: no Chromium found (install Debian's `chromium` package; \
+             set REQUIRE_BROWSER=1 to make this a failure)"
+        );
+        return;
+    }
+    testkit::block_on(async {
+        let server = Server::start(BINARY).await.expect("part4 starts");
+        let browser = Browser::launch().await.expect("the browser starts");
+        let page_url = format!("http://{}/", server.addr());
+        let one = browser.open(&page_url).await.expect("tab 1 opens");
+        let two = browser.open(&page_url).await.expect("tab 2 opens");
+
+        connect(&one, 1).await;
+        connect(&two, 2).await;
+        one.wait_until(&log_has("[server]: user 2 joined"), WAIT)
+            .await
+            .expect("tab 1 sees user 2 join");
+
+        say(&one, "hello from tab 1").await;
+        for page in [&one, &two] {
+            page.wait_until(&log_has("[UID: 1]: hello from tab 1"), WAIT)
+                .await
+                .expect("both tabs show the message");
+        }
+
+        // User text is shown as text, never parsed as HTML.
+        let markup = "<img src=x onerror=\"document.title='owned'\">";
+        say(&two, markup).await;
+        one.wait_until(&log_has(&format!("[UID: 2]: {markup}")), WAIT)
+            .await
+            .expect("tab 1 shows the markup as text");
+        let injected = one
+            .eval("document.querySelector('#log img') !== null || document.title === 'owned'")
+            .await
+            .expect("inspecting the log");
+        assert_eq!(injected.as_bool(), Some(false), "user text became markup");
+
+        // Leaving shows up in the other tab.
+        one.eval("document.getElementById('connect').click()")
+            .await
+            .expect("clicking disconnect");
+        two.wait_until(&log_has("[server]: user 1 left"), WAIT)
+            .await
+            .expect("tab 2 sees user 1 leave");
+    });
+}
