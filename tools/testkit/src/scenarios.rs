@@ -309,16 +309,10 @@ async fn user_leaves(server: &mut Server) -> Result<Outcome> {
         two.send_text(text).await?;
         let echo = format!("[UID: 2]: {text}");
         if let Err(event) = two.wait_for_text(&echo, REPLY).await {
-            let exited = server.wait_exit(REPLY).await?;
-            let cause = match exited {
-                Some(status) => format!(
-                    "the server process exited ({status}): {}",
-                    server
-                        .panic_line()
-                        .unwrap_or_else(|| "no panic message".into())
-                ),
-                None => "the server process is still running".to_string(),
-            };
+            let cause = server
+                .exit_report(REPLY)
+                .await?
+                .unwrap_or_else(|| "the server process is still running".into());
             return Ok(Outcome::defect(format!(
                 "user 1 closed politely and got back: {answer}; user 2 then saw {event}; {cause}"
             )));
@@ -399,17 +393,8 @@ async fn vanish_neighbours(server: &mut Server) -> Result<Outcome> {
         "{unserved} of {NEIGHBOURS} other users got no echo within {} s",
         REPLY.as_secs()
     );
-    if server
-        .wait_exit(Duration::from_millis(200))
-        .await?
-        .is_some()
-    {
-        evidence.push_str(&format!(
-            "; the server process exited: {}",
-            server
-                .panic_line()
-                .unwrap_or_else(|| "no panic message".into())
-        ));
+    if let Some(cause) = server.exit_report(Duration::from_millis(200)).await? {
+        evidence.push_str(&format!("; {cause}"));
     }
     Ok(if unserved == 0 {
         Outcome::works(evidence)
@@ -480,7 +465,7 @@ async fn same_uid_twice(server: &Server) -> Result<Outcome> {
 async fn burst(server: &Server) -> Result<Outcome> {
     let url = server.ws_url();
     let everyone_joined = Arc::new(tokio::sync::Barrier::new(BURST_CLIENTS));
-    let mut tasks = tokio::task::JoinSet::new();
+    let mut tasks = ClientTasks::new();
     for uid in 1..=BURST_CLIENTS {
         let url = url.clone();
         let everyone_joined = Arc::clone(&everyone_joined);
@@ -490,13 +475,32 @@ async fn burst(server: &Server) -> Result<Outcome> {
             anyhow::Ok((client, seen))
         });
     }
-    // Every client stays connected until all are done: a client that hung up
-    // early would test leaving, not delivery.
-    let mut clients = Vec::with_capacity(BURST_CLIENTS);
+    let (_clients, failures) = gather(tasks, Duration::from_secs(90), "burst").await?;
+    Ok(delivery_outcome(
+        failures,
+        BURST_CLIENTS,
+        format!("all {BURST_CLIENTS} clients received all {BURST_MESSAGES} messages in order"),
+    ))
+}
+
+/// Client tasks of the delivery scenarios: each hands back its client and
+/// what it observed (`Err(String)` is an observed failure).
+type ClientTasks = tokio::task::JoinSet<Result<(Client, Result<(), String>)>>;
+
+/// Waits up to `limit` for every client task and gathers the failures. The
+/// clients are returned so that they stay connected until the caller is done:
+/// a client that hung up early would test leaving, not delivery.
+async fn gather(
+    mut tasks: ClientTasks,
+    limit: Duration,
+    what: &str,
+) -> Result<(Vec<Client>, Vec<String>)> {
+    let mut clients = Vec::new();
     let mut failures = Vec::new();
     let collect = async {
-        while let Some(joined) = tasks.join_next().await {
-            let (client, seen) = joined.context("a burst client task panicked")??;
+        while let Some(done) = tasks.join_next().await {
+            let (client, seen) =
+                done.with_context(|| format!("a {what} client task panicked"))??;
             clients.push(client);
             if let Err(failure) = seen {
                 failures.push(failure);
@@ -504,21 +508,21 @@ async fn burst(server: &Server) -> Result<Outcome> {
         }
         anyhow::Ok(())
     };
-    tokio::time::timeout(Duration::from_secs(90), collect)
+    tokio::time::timeout(limit, collect)
         .await
-        .context("the burst scenario did not finish within 90 s")??;
-    Ok(if failures.is_empty() {
-        Outcome::works(format!(
-            "all {BURST_CLIENTS} clients received all {BURST_MESSAGES} messages in order"
-        ))
-    } else {
-        failures.sort();
-        Outcome::defect(format!(
-            "{} of {BURST_CLIENTS} clients missed messages; first: {}",
-            failures.len(),
-            failures[0]
-        ))
-    })
+        .with_context(|| format!("the {what} scenario did not finish within {limit:?}"))??;
+    failures.sort();
+    Ok((clients, failures))
+}
+
+fn delivery_outcome(failures: Vec<String>, clients: usize, works: String) -> Outcome {
+    match failures.first() {
+        None => Outcome::works(works),
+        Some(first) => Outcome::defect(format!(
+            "{} of {clients} clients missed or reordered messages; first: {first}",
+            failures.len()
+        )),
+    }
 }
 
 /// One client of the burst: joins, waits for everyone, then collects the
@@ -794,13 +798,13 @@ async fn crowd(server: &Server) -> Result<Outcome> {
     // handshake, so the sync is sent again until every client has one.
     let synced = Arc::new(std::sync::atomic::AtomicUsize::new(0));
     let all_synced = Arc::new(tokio::sync::Notify::new());
-    let mut tasks = tokio::task::JoinSet::new();
+    let mut tasks = ClientTasks::new();
     let mut sync_sender = Client::connect(&url, "0").await?;
     for (index, mut client) in clients.into_iter().enumerate() {
         let (synced, all_synced) = (Arc::clone(&synced), Arc::clone(&all_synced));
         tasks.spawn(async move {
             let result = crowd_client(&mut client, index, &synced, &all_synced, CLIENTS).await;
-            (client, result)
+            anyhow::Ok((client, result))
         });
     }
     let notified = all_synced.notified();
@@ -837,34 +841,15 @@ async fn crowd(server: &Server) -> Result<Outcome> {
     }
     let _senders: Vec<Client> = futures_util::future::try_join_all(senders).await?;
 
-    let mut kept = Vec::with_capacity(CLIENTS);
-    let mut failures = Vec::new();
-    let collect = async {
-        while let Some(done) = tasks.join_next().await {
-            let (client, result) = done.context("a crowd client task panicked")?;
-            kept.push(client);
-            if let Err(failure) = result {
-                failures.push(failure);
-            }
-        }
-        anyhow::Ok(())
-    };
-    tokio::time::timeout(Duration::from_secs(180), collect)
-        .await
-        .context("the crowd scenario did not finish within 180 s")??;
-    Ok(if failures.is_empty() {
-        Outcome::works(format!(
+    let (_clients, failures) = gather(tasks, Duration::from_secs(180), "crowd").await?;
+    Ok(delivery_outcome(
+        failures,
+        CLIENTS,
+        format!(
             "all {CLIENTS} clients received all {} messages, each sender's in order",
             SENDERS * EACH
-        ))
-    } else {
-        failures.sort();
-        Outcome::defect(format!(
-            "{} of {CLIENTS} clients missed or reordered messages; first: {}",
-            failures.len(),
-            failures[0]
-        ))
-    })
+        ),
+    ))
 }
 
 /// One member of the crowd: reports its first sync message, then collects
@@ -987,14 +972,8 @@ async fn leave_while_talking(server: &mut Server) -> Result<Outcome> {
             2 * EACH
         )));
     }
-    let exited = server.wait_exit(Duration::from_millis(500)).await?;
-    let cause = match exited {
-        Some(status) => format!(
-            "; the server process exited ({status}): {}",
-            server
-                .panic_line()
-                .unwrap_or_else(|| "no panic message".into())
-        ),
+    let cause = match server.exit_report(Duration::from_millis(500)).await? {
+        Some(cause) => format!("; {cause}"),
         None => String::new(),
     };
     Ok(Outcome::defect(format!("{}{cause}", problems.join("; "))))

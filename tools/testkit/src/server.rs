@@ -193,6 +193,17 @@ impl Server {
         }
     }
 
+    /// Waits up to `within` for the process to exit and, if it did, says how:
+    /// `the server process exited (<status>): <panic message>`.
+    pub async fn exit_report(&mut self, within: Duration) -> Result<Option<String>> {
+        Ok(self.wait_exit(within).await?.map(|status| {
+            let panic = self
+                .panic_line()
+                .unwrap_or_else(|| "no panic message".into());
+            format!("the server process exited ({status}): {panic}")
+        }))
+    }
+
     /// Whether the process is still running.
     pub fn is_running(&mut self) -> Result<bool> {
         Ok(self
