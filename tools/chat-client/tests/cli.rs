@@ -7,7 +7,7 @@ use std::process::{Output, Stdio};
 use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
-use tokio::process::Command;
+use tokio::process::{Child, Command};
 use tokio::sync::oneshot;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::handshake::server::{Request, Response};
@@ -25,16 +25,21 @@ async fn listener() -> (TcpListener, String) {
     (listener, url)
 }
 
-/// Runs chat-client with `args`, feeding it `stdin`, and returns its output.
-async fn run_client(args: &[&str], stdin: &str) -> Output {
-    let mut child = Command::new(CLIENT)
+/// Starts chat-client with `args` and every standard stream piped.
+fn spawn_client(args: &[&str]) -> Child {
+    Command::new(CLIENT)
         .args(args)
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .kill_on_drop(true)
         .spawn()
-        .expect("spawn chat-client");
+        .expect("spawn chat-client")
+}
+
+/// Runs chat-client with `args`, feeding it `stdin`, and returns its output.
+async fn run_client(args: &[&str], stdin: &str) -> Output {
+    let mut child = spawn_client(args);
     let mut input = child.stdin.take().expect("piped stdin");
     input
         .write_all(stdin.as_bytes())
@@ -119,14 +124,7 @@ async fn a_server_close_is_one_line_naming_url_code_and_reason() {
     });
 
     // Keep stdin open until the server has closed: the error must come from the server.
-    let mut child = Command::new(CLIENT)
-        .args(["--url", &url])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()
-        .expect("spawn chat-client");
+    let mut child = spawn_client(&["--url", &url]);
     let mut stderr = child.stderr.take().expect("piped stderr");
     // `wait` would close a stdin left in `child`; hold it open instead.
     let stdin = child.stdin.take().expect("piped stdin");
