@@ -265,6 +265,7 @@ struct UserSession {
 }
 // ANCHOR_END: session-struct
 
+// ANCHOR: write-or-kicked
 /// The close frame for a session the server has dropped: the reason the
 /// server gave, or 1001 if the server went away without giving one.
 fn kick_reason(kick: Result<CloseReason, oneshot::error::RecvError>) -> Option<CloseReason> {
@@ -289,7 +290,9 @@ async fn write_or_kicked(
         kick = kicked => Err(kick_reason(kick)),
     }
 }
+// ANCHOR_END: write-or-kicked
 
+// ANCHOR: is-too-big
 /// Fix: a message over `MAX_MESSAGE_BYTES` is told apart from other errors.
 /// One frame over it is `Overflow`; fragments adding up to more than it are
 /// an `Io` error from the aggregator, whose text is all that identifies it.
@@ -300,6 +303,7 @@ fn is_too_big(err: &ProtocolError) -> bool {
         _ => false,
     }
 }
+// ANCHOR_END: is-too-big
 
 impl UserSession {
     // ANCHOR: session-run

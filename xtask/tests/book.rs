@@ -40,3 +40,25 @@ fn every_include_resolves_to_text() {
         .collect();
     assert!(problems.is_empty(), "{}", problems.join("\n"));
 }
+
+#[test]
+fn every_known_defect_has_a_section_in_what_breaks() {
+    // The matrix links each defect to what-breaks.md#<scenario id>.
+    let page = std::fs::read_to_string(workspace_root().join("book/src/what-breaks.md"))
+        .expect("reading what-breaks.md");
+    let missing: Vec<&str> = testkit::TABLE
+        .iter()
+        .filter(|row| {
+            testkit::Checkpoint::ALL
+                .iter()
+                .any(|c| matches!(row.expect(*c), testkit::Expect::Defect(_)))
+        })
+        .map(|row| row.scenario.id())
+        .filter(|id| !page.contains(&format!("{{#{id}}}")))
+        .collect();
+    assert!(
+        missing.is_empty(),
+        "what-breaks.md has no heading with {{#id}} for: {}",
+        missing.join(", ")
+    );
+}
