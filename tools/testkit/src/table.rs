@@ -4,33 +4,39 @@
 
 use crate::scenarios::Scenario;
 
-/// A checkpoint crate of the tutorial.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Checkpoint {
-    /// `part1`: the healthcheck and the server struct.
-    Part1,
-    /// `part2`: the blog's sessions with the merged-streams run loop.
-    Part2,
-    /// `part3-select-comparison`: part2 with the actix example's nested `select` loop.
-    Part3,
-    /// `part4-hardening`: every defect fixed, a `tokio::select!` loop and a browser client.
-    Part4,
+/// Declares [`Checkpoint`], its [`Checkpoint::ALL`] and its package names
+/// from one list, so that a new checkpoint cannot be left out of any of them.
+macro_rules! checkpoints {
+    ($($(#[doc = $doc:literal])* $variant:ident => $package:literal,)*) => {
+        /// A checkpoint crate of the tutorial.
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+        pub enum Checkpoint {
+            $($(#[doc = $doc])* $variant,)*
+        }
+
+        impl Checkpoint {
+            /// Every checkpoint, in the order of the tutorial.
+            pub const ALL: &'static [Checkpoint] = &[$(Checkpoint::$variant),*];
+
+            /// The Cargo package name, which is also the crate's folder name.
+            pub fn package(self) -> &'static str {
+                match self {
+                    $(Checkpoint::$variant => $package,)*
+                }
+            }
+        }
+    };
 }
 
-impl Checkpoint {
-    /// Every checkpoint, in the order of the tutorial.
-    pub const ALL: &'static [Checkpoint] =
-        &[Checkpoint::Part1, Checkpoint::Part2, Checkpoint::Part3];
-
-    /// The Cargo package name, which is also the crate's folder name.
-    pub fn package(self) -> &'static str {
-        match self {
-            Checkpoint::Part1 => "part1",
-            Checkpoint::Part2 => "part2",
-            Checkpoint::Part3 => "part3-select-comparison",
-            Checkpoint::Part4 => "part4-hardening",
-        }
-    }
+checkpoints! {
+    /// `part1`: the healthcheck and the server struct.
+    Part1 => "part1",
+    /// `part2`: the blog's sessions with the merged-streams run loop.
+    Part2 => "part2",
+    /// `part3-select-comparison`: part2 with the actix example's nested `select` loop.
+    Part3 => "part3-select-comparison",
+    /// `part4-hardening`: every defect fixed, a `tokio::select!` loop and a browser client.
+    Part4 => "part4-hardening",
 }
 
 /// What a checkpoint is expected to do in a scenario.
