@@ -8,7 +8,8 @@ use tokio::net::TcpStream;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::http::HeaderValue;
 use tokio_tungstenite::tungstenite::protocol::CloseFrame;
-use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
+use tokio_tungstenite::tungstenite::protocol::frame::Frame;
+use tokio_tungstenite::tungstenite::protocol::frame::coding::{CloseCode, Data, OpCode};
 use tokio_tungstenite::tungstenite::{Error as WsError, Message};
 use tokio_tungstenite::{MaybeTlsStream, WebSocketStream, connect_async};
 
@@ -163,6 +164,26 @@ impl Client {
                 other => return other,
             }
         }
+    }
+
+    /// Sends `text` as one message split into frames of at most `chunk`
+    /// bytes (a text frame, then continuation frames), as large uploads are.
+    pub async fn send_text_in_fragments(&mut self, text: &str, chunk: usize) -> Result<()> {
+        let pieces: Vec<&[u8]> = text.as_bytes().chunks(chunk.max(1)).collect();
+        let last = pieces.len().saturating_sub(1);
+        for (index, piece) in pieces.into_iter().enumerate() {
+            let opcode = if index == 0 {
+                OpCode::Data(Data::Text)
+            } else {
+                OpCode::Data(Data::Continue)
+            };
+            let frame = Frame::message(piece.to_vec(), opcode, index == last);
+            self.ws
+                .send(Message::Frame(frame))
+                .await
+                .with_context(|| format!("sending fragment {index}"))?;
+        }
+        Ok(())
     }
 
     /// Sends a binary message.

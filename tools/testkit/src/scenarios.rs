@@ -186,7 +186,8 @@ impl Scenario {
                  by less than 16 MiB"
             }
             Scenario::OversizedFrame => {
-                "a 100 KiB text message: the session is closed with 1009; the server stays up"
+                "a 100 KiB text message, whole and in 4 KiB fragments: each session is closed \
+                 with 1009; the server stays up"
             }
             Scenario::BinaryFrame => {
                 "a binary message is refused with 1003 or ignored; either way the server stays up"
@@ -650,28 +651,50 @@ async fn slow_reader(server: &Server) -> Result<Outcome> {
 }
 
 async fn oversized_frame(server: &Server) -> Result<Outcome> {
-    let mut one = join(server, "1").await?;
-    one.send_text(&"x".repeat(100 * 1024)).await?;
-    let seen = one.next_non_text(REPLY).await;
+    const SIZE: usize = 100 * 1024;
+    // The same 100 KiB twice: as one frame, and as 4 KiB fragments that are
+    // each small but add up to too much.
+    // Both join before either sends: a session that ends leaves a stale
+    // sender behind in part3, and a later join's broadcast would crash it.
+    let mut whole = join(server, "1").await?;
+    let mut pieces = join(server, "2").await?;
+    whole.send_text(&"x".repeat(SIZE)).await?;
+    pieces
+        .send_text_in_fragments(&"y".repeat(SIZE), 4096)
+        .await?;
+    let (seen_whole, seen_pieces) =
+        tokio::join!(whole.next_non_text(REPLY), pieces.next_non_text(REPLY));
     let load = server.cpu_load(CPU_WINDOW).await?;
     let up = server
         .get("/healthcheck")
         .await
         .is_ok_and(|a| a.status == 200);
-    let answer = match &seen {
+    let describe = |seen: &Event| match seen {
         Event::Silent => format!("no answer within {} s", REPLY.as_secs()),
         event => event.to_string(),
     };
     let evidence = format!(
-        "{answer}; server {}, using {load:.2} cores",
+        "one frame: {}; fragments: {}; server {}, using {load:.2} cores",
+        describe(&seen_whole),
+        describe(&seen_pieces),
         if up { "still up" } else { "down" }
     );
-    Ok(match seen {
-        Event::Close {
-            code: Some(1009), ..
-        } if up && load < SPIN_THRESHOLD => Outcome::works(evidence),
-        _ => Outcome::defect(evidence),
-    })
+    let too_big = |seen: &Event| {
+        matches!(
+            seen,
+            Event::Close {
+                code: Some(1009),
+                ..
+            }
+        )
+    };
+    Ok(
+        if too_big(&seen_whole) && too_big(&seen_pieces) && up && load < SPIN_THRESHOLD {
+            Outcome::works(evidence)
+        } else {
+            Outcome::defect(evidence)
+        },
+    )
 }
 
 async fn binary_frame(server: &Server) -> Result<Outcome> {

@@ -229,12 +229,12 @@ pub const TABLE: &[Row] = &[
         scenario: Scenario::OversizedFrame,
         part1: NO_WS_ROUTE,
         part2: Expect::Defect(
-            "the `Err(Overflow)` falls into `let Ok(msg) = msg else { return None }` and the \
-             loop goes on: the client never hears why its message vanished",
+            "a frame over 64 KiB is an `Err(Overflow)` that `let Ok(msg) = msg else { return None }` \
+             swallows, and fragments fall into `_`: the client never hears why its message vanished",
         ),
         part3: Expect::Defect(
-            "a stream error breaks the loop with no reason: the client gets an empty close \
-             frame instead of 1009",
+            "a frame over 64 KiB ends the loop as a stream error with an empty close frame, not \
+             1009; fragments fall into `_ => {}` and are never answered",
         ),
         part4: Expect::Works,
     },
