@@ -43,9 +43,11 @@ impl WebSocketServer {
         (server, session_factory)
     }
 
+    // ANCHOR: user-connect
     async fn user_connect(&mut self, user_id: i32, user_sender: mpsc::UnboundedSender<String>) {
         self.session_store.insert(user_id, user_sender);
     }
+    // ANCHOR_END: user-connect
 
     // ANCHOR: user-sends-message
     async fn user_sends_message(&mut self, user_id: i32, message: String) {
