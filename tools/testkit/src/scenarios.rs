@@ -286,11 +286,8 @@ async fn refused(server: &Server, uid: Option<&str>) -> Result<Outcome> {
         Connection::Refused(status) => format!("refused the upgrade with HTTP {status}"),
         Connection::Open(mut client) => client.next_event(REPLY).await.to_string(),
     };
-    let up = server
-        .get("/healthcheck")
-        .await
-        .is_ok_and(|a| a.status == 200);
-    let evidence = format!("{seen}; server {}", if up { "still up" } else { "down" });
+    let up = server.is_healthy(REPLY).await;
+    let evidence = format!("{seen}; server {}", up_or_down(up));
     let readable = seen.starts_with("refused the upgrade with HTTP 4")
         || (seen.starts_with("closed with 10") && !seen.ends_with("\"\""));
     Ok(if readable && up {
@@ -327,6 +324,11 @@ async fn user_leaves(server: &mut Server) -> Result<Outcome> {
     )))
 }
 
+/// How evidence describes the server after a scenario's probe.
+fn up_or_down(up: bool) -> &'static str {
+    if up { "still up" } else { "down" }
+}
+
 fn cpu_verdict(load: f64, what: &str) -> Outcome {
     let evidence = format!(
         "server used {load:.2} cores over {:.1} s after {what}",
@@ -349,8 +351,7 @@ async fn client_vanishes(server: &Server) -> Result<Outcome> {
     const PROBES: usize = 4;
     let mut unanswered = 0;
     for _ in 0..PROBES {
-        let answer = tokio::time::timeout(Duration::from_secs(3), server.get("/healthcheck")).await;
-        if !matches!(answer, Ok(Ok(ref a)) if a.status == 200) {
+        if !server.is_healthy(Duration::from_secs(3)).await {
             unanswered += 1;
         }
     }
@@ -665,10 +666,7 @@ async fn oversized_frame(server: &Server) -> Result<Outcome> {
     let (seen_whole, seen_pieces) =
         tokio::join!(whole.next_non_text(REPLY), pieces.next_non_text(REPLY));
     let load = server.cpu_load(CPU_WINDOW).await?;
-    let up = server
-        .get("/healthcheck")
-        .await
-        .is_ok_and(|a| a.status == 200);
+    let up = server.is_healthy(REPLY).await;
     let describe = |seen: &Event| match seen {
         Event::Silent => format!("no answer within {} s", REPLY.as_secs()),
         event => event.to_string(),
@@ -677,7 +675,7 @@ async fn oversized_frame(server: &Server) -> Result<Outcome> {
         "one frame: {}; fragments: {}; server {}, using {load:.2} cores",
         describe(&seen_whole),
         describe(&seen_pieces),
-        if up { "still up" } else { "down" }
+        up_or_down(up)
     );
     let too_big = |seen: &Event| {
         matches!(
@@ -705,14 +703,8 @@ async fn binary_frame(server: &Server) -> Result<Outcome> {
         Ok(()) => "ignored (the next text was echoed)".to_string(),
         Err(event) => event.to_string(),
     };
-    let up = server
-        .get("/healthcheck")
-        .await
-        .is_ok_and(|a| a.status == 200);
-    let evidence = format!(
-        "binary message {answer}; server {}",
-        if up { "still up" } else { "down" }
-    );
+    let up = server.is_healthy(REPLY).await;
+    let evidence = format!("binary message {answer}; server {}", up_or_down(up));
     let stated = answer.starts_with("ignored") || answer.starts_with("closed with 1003");
     Ok(if stated && up {
         Outcome::works(evidence)

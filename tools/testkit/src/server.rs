@@ -115,9 +115,7 @@ impl Server {
                     self.stderr_text()
                 );
             }
-            if let Ok(answer) = self.get("/healthcheck").await
-                && answer.status == 200
-            {
+            if self.is_healthy(Duration::from_secs(10)).await {
                 return Ok(());
             }
             if started.elapsed() > START_TIMEOUT {
@@ -236,6 +234,12 @@ impl Server {
             .with_context(|| format!("GET {path} got no complete answer within 10 s"))?
             .context("reading the answer")?;
         parse_http_answer(&raw).with_context(|| format!("GET {path}"))
+    }
+
+    /// Whether `/healthcheck` answers 200 within `within`.
+    pub async fn is_healthy(&self, within: Duration) -> bool {
+        let answer = tokio::time::timeout(within, self.get("/healthcheck")).await;
+        matches!(answer, Ok(Ok(ref a)) if a.status == 200)
     }
 
     /// Whether the checkpoint has a `/ws` route at all (part1 has none).
