@@ -1,3 +1,9 @@
-//! Every scenario of the table, run against the real `part2` binary.
+//! Every scenario of the table, run against the real `part2` binary: one
+//! test per scenario, `cargo test -p part2 --test scenarios <name>` for one.
 
-testkit::scenario_tests!(testkit::Checkpoint::Part2, env!("CARGO_BIN_EXE_part2"));
+fn main() {
+    testkit::scenario_suite(
+        testkit::scenarios::Checkpoint::Part2,
+        env!("CARGO_BIN_EXE_part2"),
+    );
+}

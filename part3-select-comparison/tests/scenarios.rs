@@ -1,6 +1,9 @@
-//! Every scenario of the table, run against the real `part3-select-comparison` binary.
+//! Every scenario of the table, run against the real `part3-select-comparison` binary: one
+//! test per scenario, `cargo test -p part3-select-comparison --test scenarios <name>` for one.
 
-testkit::scenario_tests!(
-    testkit::Checkpoint::Part3,
-    env!("CARGO_BIN_EXE_part3-select-comparison")
-);
+fn main() {
+    testkit::scenario_suite(
+        testkit::scenarios::Checkpoint::Part3,
+        env!("CARGO_BIN_EXE_part3-select-comparison"),
+    );
+}

@@ -1,6 +1,9 @@
-//! Every scenario of the table, run against the real `part4-hardening` binary.
+//! Every scenario of the table, run against the real `part4-hardening` binary: one
+//! test per scenario, `cargo test -p part4-hardening --test scenarios <name>` for one.
 
-testkit::scenario_tests!(
-    testkit::Checkpoint::Part4,
-    env!("CARGO_BIN_EXE_part4-hardening")
-);
+fn main() {
+    testkit::scenario_suite(
+        testkit::scenarios::Checkpoint::Part4,
+        env!("CARGO_BIN_EXE_part4-hardening"),
+    );
+}

@@ -1,11 +1,11 @@
 //! `cargo xtask`: chores that keep the book in step with the code.
 
-use anyhow::Result;
+use anyhow::{Result, bail};
 use clap::{Parser, Subcommand};
 use std::process::ExitCode;
-use xtask::{diff_pages, matrix_pages, workspace_root, write_all};
+use xtask::{copy_evidence, pages, stale, stale_transcripts, workspace_root, write_changed};
 
-/// Regenerate the book's generated pages from the code.
+/// Keep the book's generated pages and transcripts in step with the code.
 #[derive(Parser)]
 #[command(about, long_about = None)]
 struct Cli {
@@ -15,10 +15,22 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Write book/src/diffs/<from>--<to>.diff for each pair of consecutive checkpoints.
-    Diffs,
-    /// Write book/src/generated/matrix.md and the README's summary from testkit's scenario table.
-    Matrix,
+    /// Write the pages rendered from the sources and the scenario table: the
+    /// checkpoint diffs, the matrix, the close-code table and the README's
+    /// summary. Only files whose content changed are written.
+    Pages,
+    /// Copy the transcripts that the last scenario test run left under
+    /// target/evidence/ into book/src/generated/evidence/, where their facts
+    /// changed or the book has none. Run `cargo test --workspace` first.
+    Evidence {
+        /// Also refresh transcripts whose facts did not change, to update
+        /// their figures (CPU, memory, timings) from this run.
+        #[arg(long)]
+        figures: bool,
+    },
+    /// Check, writing nothing, that every generated page is fresh and every
+    /// transcript in the book shows exactly the facts of its table cell.
+    Check,
 }
 
 fn main() -> ExitCode {
@@ -33,13 +45,33 @@ fn main() -> ExitCode {
 
 fn run(cli: Cli) -> Result<()> {
     let root = workspace_root();
-    let pages = match cli.command {
-        Command::Diffs => diff_pages(&root)?,
-        Command::Matrix => matrix_pages(&root)?,
+    let written = match cli.command {
+        Command::Pages => write_changed(&root, &pages(&root)?)?,
+        Command::Evidence { figures } => {
+            let from = root.join("target/evidence");
+            if !from.exists() {
+                bail!(
+                    "{} does not exist: run `cargo test --workspace` first",
+                    from.display()
+                );
+            }
+            copy_evidence(&root, &from, figures)?
+        }
+        Command::Check => {
+            let mut problems = stale(&root, &pages(&root)?)?;
+            problems.extend(stale_transcripts(&root)?);
+            if !problems.is_empty() {
+                bail!("{} stale:\n{}", problems.len(), problems.join("\n"));
+            }
+            println!("every generated page and transcript is fresh");
+            return Ok(());
+        }
     };
-    write_all(&root, &pages)?;
-    for page in &pages {
-        println!("wrote {}", page.path.display());
+    if written.is_empty() {
+        println!("nothing changed");
+    }
+    for path in &written {
+        println!("wrote {}", path.display());
     }
     Ok(())
 }

@@ -2,6 +2,7 @@
 
 use anyhow::{Context, Result, bail};
 use futures_util::{SinkExt, StreamExt};
+use scenarios::Seen;
 use std::fmt;
 use std::time::Duration;
 use tokio::net::TcpStream;
@@ -47,6 +48,27 @@ impl fmt::Display for Event {
             Event::Close { code: None, .. } => write!(f, "closed with an empty close frame"),
             Event::Gone(why) => write!(f, "connection ended without a close frame ({why})"),
             Event::Silent => write!(f, "nothing"),
+        }
+    }
+}
+
+impl Event {
+    /// The event as the scenario table records it. The details of a
+    /// connection that ended (reset or orderly end) are left out: they vary
+    /// from run to run, and a person sees the same thing either way.
+    pub fn seen(&self) -> Seen {
+        match self {
+            Event::Text(text) => Seen::Text(text.clone().into()),
+            Event::Close {
+                code: Some(code),
+                reason,
+            } => Seen::Close {
+                code: *code,
+                reason: reason.clone().into(),
+            },
+            Event::Close { code: None, .. } => Seen::EmptyClose,
+            Event::Gone(_) => Seen::Ended,
+            Event::Silent => Seen::Nothing,
         }
     }
 }

@@ -1,26 +1,30 @@
 //! Black-box test harness for the tutorial's checkpoints.
 //!
-//! Each checkpoint's integration tests call [`scenario_tests!`], which makes
-//! one `#[test]` per [`Scenario`]. A test starts the checkpoint's real binary
-//! on a free loopback port ([`Server`]), drives real WebSocket clients
-//! ([`Client`]) and checks the observed [`Outcome`] against the one row of
-//! [`TABLE`] that says what this checkpoint should do.
+//! Each checkpoint's `tests/scenarios.rs` calls [`scenario_suite`], which
+//! makes one test per scenario of the catalogue (`scenarios` crate). A test
+//! starts the checkpoint's real binary on a free loopback port ([`Server`]),
+//! drives real WebSocket clients ([`Client`]), and compares what it observed
+//! ([`Outcome`]) with the checkpoint's cell of the table: the verdict and
+//! every fact, the cause of a defect included.
 
 pub mod browser;
 mod client;
-mod scenarios;
+mod platform;
+mod runners;
 mod server;
 mod silent;
-mod table;
 
 pub use client::{Client, Connection, Event};
-pub use scenarios::{Outcome, Scenario};
+pub use runners::{Outcome, run};
+pub use scenarios;
 pub use server::{HttpAnswer, Server};
 pub use silent::{Dropped, SilentClient};
-pub use table::{Checkpoint, Expect, Row, TABLE, Verdict, expected, row};
+
+use scenarios::{Checkpoint, Scenario, Verdict};
+use std::path::{Path, PathBuf};
 
 /// Runs a future to completion on a fresh two-thread runtime, for tests
-/// that are plain `#[test]` functions.
+/// that are plain functions.
 pub fn block_on<F: std::future::Future>(future: F) -> F::Output {
     tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
@@ -30,83 +34,123 @@ pub fn block_on<F: std::future::Future>(future: F) -> F::Output {
         .block_on(future)
 }
 
-/// Runs `scenario` against `binary` and panics, with the evidence, unless the
-/// outcome is what [`TABLE`] expects of `checkpoint`.
-pub fn check(checkpoint: Checkpoint, binary: &str, scenario: Scenario) {
-    let expect = expected(checkpoint, scenario);
-    let outcome = block_on(scenario.run(std::path::Path::new(binary))).unwrap_or_else(|err| {
-        panic!(
-            "scenario {} could not run on {}: {err:#}",
-            scenario.id(),
-            checkpoint.package()
-        )
-    });
-    println!(
-        "{} / {}: {:?}: {}",
-        checkpoint.package(),
-        scenario.id(),
-        outcome.verdict,
-        outcome.evidence
-    );
-    assert_eq!(
-        outcome.verdict,
-        expect.verdict(),
-        "\n{} / {}: the table expects {expect:?}\nbut the scenario observed: {}\n\
-         If the behaviour changed on purpose, update the row in tools/testkit/src/table.rs \
-         and regenerate the book's matrix.",
-        checkpoint.package(),
-        scenario.id(),
-        outcome.evidence,
-    );
-    if let Expect::WorksAs(evidence) = expect {
-        assert_eq!(
-            outcome.evidence,
-            evidence,
-            "{} / {}: works, but not as the table says",
-            checkpoint.package(),
-            scenario.id()
-        );
+/// Runs `scenario` against `binary` and compares the outcome with what the
+/// table expects of `checkpoint`. `Err` explains the difference, with the
+/// evidence. On success the transcript is kept under `target/evidence/` for
+/// `cargo xtask evidence`.
+pub fn check(checkpoint: Checkpoint, binary: &Path, scenario: Scenario) -> Result<(), String> {
+    let root = scenarios::workspace_root();
+    let outcome = block_on(run(scenario, binary))
+        .map_err(|err| format!("{} could not run: {err:#}", checkpoint.package()))?;
+    let observed = scenarios::render_facts(checkpoint, scenario, outcome.verdict, &outcome.facts);
+    let figures = scenarios::render_figures(&outcome.figures, &where_and_when());
+    println!("{observed}{figures}");
+
+    let expect = scenarios::expect(checkpoint, scenario);
+    let expected_facts = expect
+        .facts()
+        .iter()
+        .map(|fact| fact.resolved(&root))
+        .collect::<Result<Vec<_>, String>>()?;
+    let expected = scenarios::render_facts(checkpoint, scenario, expect.verdict(), &expected_facts);
+    if outcome.verdict != expect.verdict() || outcome.facts != expected_facts {
+        return Err(format!(
+            "the table expects:\n{expected}\nbut the scenario observed:\n{observed}{figures}\n\
+             If the behaviour changed on purpose, update the cell in tools/scenarios/src/table.rs, \
+             then run `cargo xtask evidence` and `cargo xtask pages`."
+        ));
     }
+    if outcome.verdict != Verdict::NotApplicable {
+        keep_transcript(checkpoint, scenario, &format!("{observed}{figures}"))?;
+    }
+    Ok(())
 }
 
-/// Expands to one `#[test]` per scenario for `$checkpoint`, running the
-/// binary at `$binary` (use `env!("CARGO_BIN_EXE_<name>")`), plus a test that
-/// the list here covers [`Scenario::ALL`].
-#[macro_export]
-macro_rules! scenario_tests {
-    ($checkpoint:expr, $binary:expr) => {
-        $crate::scenario_tests!(@each $checkpoint, $binary;
-            healthcheck => Healthcheck,
-            broadcast => Broadcast,
-            missing_uid => MissingUid,
-            non_numeric_uid => NonNumericUid,
-            user_leaves => UserLeaves,
-            client_vanishes => ClientVanishes,
-            vanish_neighbours => VanishNeighbours,
-            empty_close_frame => EmptyCloseFrame,
-            same_uid_twice => SameUidTwice,
-            burst => Burst,
-            half_open_client => HalfOpenClient,
-            slow_reader => SlowReader,
-            oversized_frame => OversizedFrame,
-            binary_frame => BinaryFrame,
-            query_string_uid => QueryStringUid,
-            shutdown => Shutdown,
-            crowd => Crowd,
-            leave_while_talking => LeaveWhileTalking,
-        );
-    };
-    (@each $checkpoint:expr, $binary:expr; $($name:ident => $variant:ident,)*) => {
-        $(
-            #[test]
-            fn $name() {
-                $crate::check($checkpoint, $binary, $crate::Scenario::$variant);
-            }
-        )*
+/// Where passing scenarios leave their transcripts for `cargo xtask evidence`.
+pub fn evidence_dir() -> PathBuf {
+    let target = std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| scenarios::workspace_root().join("target"));
+    target.join("evidence")
+}
 
-        #[test]
-        fn every_scenario_has_a_test() {
-            assert_eq!(&[$($crate::Scenario::$variant),*], $crate::Scenario::ALL);
+fn keep_transcript(checkpoint: Checkpoint, scenario: Scenario, text: &str) -> Result<(), String> {
+    let path = evidence_dir()
+        .join(scenario.id())
+        .join(format!("{}.txt", checkpoint.package()));
+    let write = || -> std::io::Result<()> {
+        if let Some(parent) = path.parent() {
+            std::fs::create_dir_all(parent)?;
         }
+        std::fs::write(&path, text)
     };
+    write().map_err(|err| format!("keeping the transcript at {}: {err}", path.display()))
+}
+
+/// "2026-11-26, Linux x86_64, 2 cores, debug build": where a figure comes from.
+fn where_and_when() -> String {
+    let cores = std::thread::available_parallelism().map_or(0, |n| n.get());
+    let build = if cfg!(debug_assertions) {
+        "debug"
+    } else {
+        "release"
+    };
+    format!(
+        "{}, {} {}, {cores} cores, {build} build",
+        today(),
+        std::env::consts::OS,
+        std::env::consts::ARCH
+    )
+}
+
+/// Today's date (UTC) as `YYYY-MM-DD`, from the system clock.
+fn today() -> String {
+    let secs = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    let (year, month, day) = civil_from_days((secs / 86_400) as i64);
+    format!("{year:04}-{month:02}-{day:02}")
+}
+
+/// Days since 1970-01-01 to a proleptic Gregorian date (Howard Hinnant's
+/// well-known algorithm).
+fn civil_from_days(days: i64) -> (i64, u32, u32) {
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = (doy - (153 * mp + 2) / 5 + 1) as u32;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    (year, month, day)
+}
+
+/// The `main` of a checkpoint's `tests/scenarios.rs`: one test per scenario,
+/// named after it (`cargo test -p part2 --test scenarios user_leaves` runs
+/// one), with the usual test-runner options and output.
+pub fn scenario_suite(checkpoint: Checkpoint, binary: &'static str) -> ! {
+    let args = libtest_mimic::Arguments::from_args();
+    let trials = Scenario::ALL
+        .iter()
+        .map(|&scenario| {
+            libtest_mimic::Trial::test(scenario.test_name(), move || {
+                check(checkpoint, Path::new(binary), scenario).map_err(Into::into)
+            })
+        })
+        .collect();
+    libtest_mimic::run(&args, trials).exit()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::civil_from_days;
+
+    #[test]
+    fn dates_from_days() {
+        assert_eq!(civil_from_days(0), (1970, 1, 1));
+        assert_eq!(civil_from_days(20_418), (2025, 11, 26));
+        assert_eq!(civil_from_days(11_016), (2000, 2, 29));
+    }
 }

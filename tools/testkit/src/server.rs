@@ -1,6 +1,7 @@
 //! Starting a checkpoint's real binary and watching it from the outside.
 
 use anyhow::{Context, Result, bail};
+use scenarios::{Panic, Place};
 use std::net::{Ipv4Addr, SocketAddr, TcpListener as StdListener};
 use std::path::{Path, PathBuf};
 use std::process::{ExitStatus, Stdio};
@@ -56,7 +57,7 @@ impl Server {
     }
 
     async fn start_once(binary: &Path) -> Result<Server> {
-        raise_open_file_limit();
+        crate::platform::raise_open_file_limit();
         let port = free_port()?;
         let mut command = Command::new(binary);
         command
@@ -75,14 +76,7 @@ impl Server {
         // If the test process dies without dropping us (killed by a timeout,
         // say), take the server with it: a spinning checkpoint left behind
         // would skew every later measurement on the machine.
-        // SAFETY: the closure runs in the child between fork and exec and
-        // only makes one async-signal-safe system call.
-        unsafe {
-            command.pre_exec(|| {
-                libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
-                Ok(())
-            });
-        }
+        crate::platform::die_with_parent(&mut command);
         let mut child = command
             .spawn()
             .with_context(|| format!("spawning {}", binary.display()))?;
@@ -156,17 +150,12 @@ impl Server {
         }
     }
 
-    /// The first panic the server reported on stderr, as
-    /// `panicked at <file:line:col>: <message>`, if any.
-    pub fn panic_line(&self) -> Option<String> {
-        let lines = self.stderr.lock().ok()?;
-        let at = lines
-            .iter()
-            .position(|line| line.contains("panicked at "))?;
-        // Leave out the thread name: it changes from run to run.
-        let (_, place) = lines[at].split_once("panicked at ")?;
-        let message = lines.get(at + 1).map_or("", String::as_str);
-        Some(format!("panicked at {place} {message}"))
+    /// Every panic the server reported on stderr so far, in order.
+    pub fn panics(&self) -> Vec<Panic> {
+        match self.stderr.lock() {
+            Ok(lines) => panics_in(&lines),
+            Err(_) => Vec::new(),
+        }
     }
 
     /// Waits up to `within` for the process to exit; `None` if it is still running.
@@ -189,17 +178,6 @@ impl Server {
             // A collector that panicked or hangs only costs us the message.
             let _ = tokio::time::timeout(Duration::from_secs(5), collector).await;
         }
-    }
-
-    /// Waits up to `within` for the process to exit and, if it did, says how:
-    /// `the server process exited (<status>): <panic message>`.
-    pub async fn exit_report(&mut self, within: Duration) -> Result<Option<String>> {
-        Ok(self.wait_exit(within).await?.map(|status| {
-            let panic = self
-                .panic_line()
-                .unwrap_or_else(|| "no panic message".into());
-            format!("the server process exited ({status}): {panic}")
-        }))
     }
 
     /// Whether the process is still running.
@@ -247,66 +225,9 @@ impl Server {
         Ok(self.get("/ws").await?.status != 404)
     }
 
-    /// CPU time (user + system) the process has used so far.
-    pub fn cpu_time(&self) -> Result<Duration> {
-        let pid = self.pid()?;
-        let path = format!("/proc/{pid}/stat");
-        let stat = std::fs::read_to_string(&path).with_context(|| format!("reading {path}"))?;
-        cpu_time_from_stat(&stat).with_context(|| format!("parsing {path}"))
-    }
-
-    /// The process's resident memory (`VmRSS` in `/proc/<pid>/status`), in bytes.
-    pub fn rss_bytes(&self) -> Result<u64> {
-        let pid = self.pid()?;
-        let path = format!("/proc/{pid}/status");
-        let status = std::fs::read_to_string(&path).with_context(|| format!("reading {path}"))?;
-        let kib = status
-            .lines()
-            .find_map(|line| line.strip_prefix("VmRSS:"))
-            .and_then(|rest| rest.split_whitespace().next())
-            .and_then(|n| n.parse::<u64>().ok())
-            .with_context(|| format!("no VmRSS line in {path}"))?;
-        Ok(kib * 1024)
-    }
-
     /// Sends SIGTERM, as a service manager or `kill` would on shutdown.
     pub fn terminate(&self) -> Result<()> {
-        let pid = libc::pid_t::try_from(self.pid()?).context("the pid does not fit a pid_t")?;
-        // SAFETY: kill(2) has no memory-safety preconditions; the pid is our own child's.
-        if unsafe { libc::kill(pid, libc::SIGTERM) } != 0 {
-            return Err(std::io::Error::last_os_error()).context("sending SIGTERM");
-        }
-        Ok(())
-    }
-
-    /// The average number of cores the process kept busy over `window`.
-    ///
-    /// A measurement over a window of wall time, so it sleeps on purpose.
-    pub async fn cpu_load(&self, window: Duration) -> Result<f64> {
-        let before = self.cpu_time()?;
-        let started = Instant::now();
-        tokio::time::sleep(window).await;
-        let used = self.cpu_time()?.saturating_sub(before);
-        Ok(used.as_secs_f64() / started.elapsed().as_secs_f64())
-    }
-}
-
-/// Lifts the soft limit on open files to the hard limit, for this process
-/// and the servers it starts: the crowd scenario holds a thousand sockets on
-/// each side, and some machines default to a soft limit of 1024.
-fn raise_open_file_limit() {
-    let mut limit = libc::rlimit {
-        rlim_cur: 0,
-        rlim_max: 0,
-    };
-    // SAFETY: getrlimit and setrlimit only read and write the struct we pass.
-    unsafe {
-        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) == 0 && limit.rlim_cur < limit.rlim_max
-        {
-            limit.rlim_cur = limit.rlim_max;
-            // If this fails the scenario reports too many open files itself.
-            let _ = libc::setrlimit(libc::RLIMIT_NOFILE, &limit);
-        }
+        crate::platform::terminate(self.pid()?)
     }
 }
 
@@ -329,6 +250,40 @@ async fn collect_lines(pipe: tokio::process::ChildStderr, into: Arc<Mutex<Vec<St
     }
 }
 
+/// The panics in a server's stderr: each `panicked at <place>:` line and the
+/// message line after it, with task ids written as `..` so that runs compare.
+fn panics_in(lines: &[String]) -> Vec<Panic> {
+    lines
+        .iter()
+        .enumerate()
+        .filter_map(|(index, line)| {
+            let (_, place) = line.split_once(" panicked at ")?;
+            let message = lines.get(index + 1).map_or("", String::as_str);
+            Some(Panic {
+                at: Place::At(place.trim_end_matches(':').to_string().into()),
+                message: without_task_ids(message).into(),
+            })
+        })
+        .collect()
+}
+
+/// `Id(12)` becomes `Id(..)`: tokio numbers tasks in the order they start.
+fn without_task_ids(message: &str) -> String {
+    let mut out = String::with_capacity(message.len());
+    let mut rest = message;
+    while let Some(at) = rest.find("Id(") {
+        out.push_str(&rest[..at + 3]);
+        rest = &rest[at + 3..];
+        let digits = rest.len() - rest.trim_start_matches(|c: char| c.is_ascii_digit()).len();
+        if digits > 0 {
+            out.push_str("..");
+            rest = &rest[digits..];
+        }
+    }
+    out.push_str(rest);
+    out
+}
+
 fn parse_http_answer(raw: &[u8]) -> Result<HttpAnswer> {
     let text = String::from_utf8_lossy(raw);
     let (head, body) = text
@@ -346,40 +301,33 @@ fn parse_http_answer(raw: &[u8]) -> Result<HttpAnswer> {
     })
 }
 
-/// Reads utime and stime (fields 14 and 15 of `proc_pid_stat(5)`).
-fn cpu_time_from_stat(stat: &str) -> Result<Duration> {
-    // The command name (field 2) may hold spaces; fields after it start past the last ')'.
-    let (_, rest) = stat
-        .rsplit_once(')')
-        .context("no ')' after the command name")?;
-    let fields: Vec<&str> = rest.split_whitespace().collect();
-    let ticks = |index: usize| -> Result<u64> {
-        fields
-            .get(index)
-            .context("too few fields")?
-            .parse::<u64>()
-            .context("a tick count is not a number")
-    };
-    // Field 3 is at index 0 here, so field 14 is at index 11.
-    let total = ticks(11)? + ticks(12)?;
-    // SAFETY: sysconf has no preconditions; it only reads a system constant.
-    let per_second = unsafe { libc::sysconf(libc::_SC_CLK_TCK) };
-    if per_second <= 0 {
-        bail!("sysconf(_SC_CLK_TCK) failed");
-    }
-    Ok(Duration::from_secs_f64(total as f64 / per_second as f64))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
-    fn parses_a_stat_line_whose_name_has_spaces() {
-        let ticks = unsafe { libc::sysconf(libc::_SC_CLK_TCK) } as f64;
-        let line = "42 (a b) S 1 42 42 0 -1 4194560 100 0 0 0 150 50 0 0 20 0 3 0 1 2 3";
-        let cpu = cpu_time_from_stat(line).expect("parses");
-        assert_eq!(cpu, Duration::from_secs_f64(200.0 / ticks));
+    fn reads_every_panic_and_hides_task_ids() {
+        let lines: Vec<String> = [
+            "[INFO] starting",
+            "thread 'main' (4242) panicked at part2/src/main.rs:62:18:",
+            "called `Result::unwrap()` on an `Err` value: SendError { .. }",
+            "note: run with `RUST_BACKTRACE=1`",
+            "thread 'main' (4242) panicked at part2/src/main.rs:282:65:",
+            "boom: JoinError::Panic(Id(12), \"x\", ..)",
+        ]
+        .map(String::from)
+        .to_vec();
+        let panics = panics_in(&lines);
+        assert_eq!(panics.len(), 2);
+        assert_eq!(panics[0].at, Place::At("part2/src/main.rs:62:18".into()));
+        assert_eq!(
+            panics[0].message,
+            "called `Result::unwrap()` on an `Err` value: SendError { .. }"
+        );
+        assert_eq!(
+            panics[1].message,
+            "boom: JoinError::Panic(Id(..), \"x\", ..)"
+        );
     }
 
     #[test]

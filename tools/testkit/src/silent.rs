@@ -6,6 +6,7 @@
 //! handshake itself and only ever reads raw frames.
 
 use anyhow::{Context, Result, bail};
+use scenarios::Seen;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -25,8 +26,23 @@ pub struct Dropped {
     pub after: Duration,
     /// Pings the server sent that went unanswered.
     pub pings: usize,
-    /// The close code, if the server sent a close frame with one.
-    pub close_code: Option<u16>,
+    /// The close frame the server sent, if any: its code and reason, or
+    /// `None` for an empty frame.
+    pub close: Option<Option<(u16, String)>>,
+}
+
+impl Dropped {
+    /// What the client saw last, as the scenario table records it.
+    pub fn seen(&self) -> Seen {
+        match &self.close {
+            Some(Some((code, reason))) => Seen::Close {
+                code: *code,
+                reason: reason.clone().into(),
+            },
+            Some(None) => Seen::EmptyClose,
+            None => Seen::Ended,
+        }
+    }
 }
 
 impl SilentClient {
@@ -80,15 +96,17 @@ impl SilentClient {
     pub async fn wait_until_dropped(mut self, within: Duration) -> Result<Option<Dropped>> {
         let started = Instant::now();
         let mut pings = 0;
-        let mut close_code = None;
+        let mut close = None;
         let mut chunk = [0u8; 4096];
         loop {
             while let Some((opcode, payload)) = take_frame(&mut self.buffered) {
                 match opcode {
                     0x9 => pings += 1,
                     0x8 => {
-                        close_code = (payload.len() >= 2)
-                            .then(|| u16::from_be_bytes([payload[0], payload[1]]));
+                        close = Some((payload.len() >= 2).then(|| {
+                            let code = u16::from_be_bytes([payload[0], payload[1]]);
+                            (code, String::from_utf8_lossy(&payload[2..]).into_owned())
+                        }));
                     }
                     _ => {}
                 }
@@ -104,7 +122,7 @@ impl SilentClient {
                 return Ok(Some(Dropped {
                     after: started.elapsed(),
                     pings,
-                    close_code,
+                    close,
                 }));
             }
             self.buffered.extend_from_slice(&chunk[..read]);

@@ -1,0 +1,217 @@
+//! The scenario catalogue: every scenario's id, title and deadline, declared
+//! once. Titles are formatted from [`params`], the same constants the runners
+//! use, so a title cannot promise a number the runner does not test.
+
+use std::time::Duration;
+
+/// The numbers the scenarios are built from. Runners and titles both read
+/// these, so changing one changes what is run and what is said together.
+pub mod params {
+    /// Seconds allowed for an answer that should come at once. Generous on
+    /// purpose: on a loaded two-core machine a debug build can be slow.
+    pub const REPLY_SECS: u64 = 5;
+    /// Milliseconds over which the server's threads are watched for spinning.
+    pub const SPIN_WINDOW_MS: u64 = 1500;
+    /// A thread that was running or waiting to run for more than this share
+    /// of the window is spinning. An idle thread measures close to 0, a
+    /// spinning one close to 1 however busy the machine is.
+    pub const SPIN_SHARE: f64 = 0.6;
+    /// Users who stay while one vanishes, in `vanish-neighbours`. Enough that
+    /// some share the vanished user's worker thread: actix hands connections
+    /// to its two workers in turn.
+    pub const NEIGHBOURS: usize = 6;
+    /// Clients and messages of the `burst` scenario.
+    pub const BURST_CLIENTS: usize = 200;
+    /// Messages in the burst.
+    pub const BURST_MESSAGES: usize = 50;
+    /// A half-open client must be dropped this many seconds after it goes silent.
+    pub const HALF_OPEN_LIMIT_SECS: u64 = 12;
+    /// How long a half-open client is watched before it counts as never dropped.
+    pub const HALF_OPEN_WATCH_SECS: u64 = 15;
+    /// Messages the talker sends past the slow reader in `slow-reader`.
+    pub const SLOW_MESSAGES: usize = 20_000;
+    /// Bytes in each of those messages.
+    pub const SLOW_MESSAGE_BYTES: usize = 2048;
+    /// The server's memory may grow by less than this many MiB meanwhile.
+    pub const SLOW_LIMIT_MIB: u64 = 16;
+    /// The size of the text message in `oversized-frame`, in KiB.
+    pub const OVERSIZED_KIB: usize = 100;
+    /// The fragment size of its second sending, in KiB.
+    pub const FRAGMENT_KIB: usize = 4;
+    /// Clients connected when the server is told to stop, in `shutdown`.
+    pub const SHUTDOWN_CLIENTS: usize = 3;
+    /// Seconds within which the process must have closed them and exited.
+    pub const SHUTDOWN_LIMIT_SECS: u64 = 5;
+    /// Clients of the `crowd` scenario.
+    pub const CROWD_CLIENTS: usize = 1000;
+    /// Concurrent senders in the crowd.
+    pub const CROWD_SENDERS: usize = 5;
+    /// Messages each crowd sender sends.
+    pub const CROWD_EACH: usize = 20;
+    /// Messages each of the two talkers sends in `leave-while-talking`.
+    pub const TALK_EACH: usize = 1000;
+    /// The uid given in the query string of `query-string-uid`.
+    pub const QUERY_UID: u32 = 7;
+}
+
+use params::*;
+
+/// Declares [`Scenario`] with its `ALL`, `id`, `title` and `deadline` from one
+/// entry per scenario.
+macro_rules! catalogue {
+    ($(
+        $(#[doc = $doc:literal])*
+        $variant:ident = $id:literal, deadline $secs:literal s, title ($($title:tt)*);
+    )*) => {
+        /// A behaviour the scenario table has a row for.
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+        pub enum Scenario {
+            $($(#[doc = $doc])* $variant,)*
+        }
+
+        impl Scenario {
+            /// Every scenario, in table order.
+            pub const ALL: &'static [Scenario] = &[$(Scenario::$variant),*];
+
+            /// A stable kebab-case name, used in anchors, file names and the matrix.
+            pub fn id(self) -> &'static str {
+                match self {
+                    $(Scenario::$variant => $id,)*
+                }
+            }
+
+            /// What the scenario does and what "works" means, in one line of markdown.
+            pub fn title(self) -> String {
+                match self {
+                    $(Scenario::$variant => format!($($title)*),)*
+                }
+            }
+
+            /// How long the whole scenario may take before it fails as stuck.
+            pub fn deadline(self) -> Duration {
+                match self {
+                    $(Scenario::$variant => Duration::from_secs($secs),)*
+                }
+            }
+        }
+    };
+}
+
+catalogue! {
+    /// `/healthcheck` answers with the tutorial's text.
+    Healthcheck = "healthcheck", deadline 60 s,
+        title ("`GET /healthcheck` answers \"rust-websocket-tutorial is live\"");
+    /// Two users; one sends `hello`; both receive it.
+    Broadcast = "broadcast", deadline 60 s,
+        title ("user 1 sends `hello`; users 1 and 2 both receive `[UID: 1]: hello`");
+    /// A connection without a `uid` is refused with a reason.
+    MissingUid = "missing-uid", deadline 60 s,
+        title ("no `uid`: closed with 1008 (policy violation, RFC 6455 section 7.4.1) and a reason \
+                that says what to send; the server stays up");
+    /// A connection whose `uid` is not a number is refused with a reason.
+    NonNumericUid = "non-numeric-uid", deadline 60 s,
+        title ("`uid: abc`: closed with 1008 and a reason that says a numeric uid is required; \
+                the server stays up");
+    /// A user closes politely, then another user sends.
+    UserLeaves = "user-leaves", deadline 60 s,
+        title ("user 1 closes with 1000 `bye`: its close is answered; user 2 keeps chatting and \
+                the server stays up");
+    /// A client's TCP connection ends without a close frame.
+    ClientVanishes = "client-vanishes", deadline 60 s,
+        title ("user 1 drops its TCP connection without a close frame: no server thread spins \
+                ({SPIN_WINDOW_MS} ms watched); user 2 keeps chatting and the server stays up");
+    /// After a client vanishes, the other users can still chat.
+    VanishNeighbours = "vanish-neighbours", deadline 90 s,
+        title ("after user 1 vanishes, each of {NEIGHBOURS} other users still gets the echo of \
+                a message within {REPLY_SECS} s");
+    /// A client sends a close frame with no code and no reason.
+    EmptyCloseFrame = "empty-close-frame", deadline 60 s,
+        title ("user 1 sends a close frame without code or reason: the server answers it, no \
+                thread spins after user 1 hangs up, and user 2 keeps chatting");
+    /// Two connections claim the same uid.
+    SameUidTwice = "same-uid-twice", deadline 60 s,
+        title ("a second connection with uid 1: it chats, no thread spins, the older one is \
+                closed, and user 2 keeps chatting");
+    /// Many clients at once receive every message of a burst, in order.
+    Burst = "burst", deadline 120 s,
+        title ("{BURST_CLIENTS} clients connected at once each receive all of a \
+                {BURST_MESSAGES}-message burst, in order");
+    /// A client that never answers pings is dropped.
+    HalfOpenClient = "half-open-client", deadline 60 s,
+        title ("a client that never answers pings is dropped within {HALF_OPEN_LIMIT_SECS} s; \
+                user 2 keeps chatting");
+    /// A client that stops reading while others flood the room.
+    SlowReader = "slow-reader", deadline 120 s,
+        title ("user 1 stops reading while user 2 sends {SLOW_MESSAGES} messages of \
+                {SLOW_MESSAGE_BYTES} bytes: the server's memory grows by less than \
+                {SLOW_LIMIT_MIB} MiB and user 2 gets every echo");
+    /// A text message larger than the server's limit.
+    OversizedFrame = "oversized-frame", deadline 60 s,
+        title ("a {OVERSIZED_KIB} KiB text message, whole and in {FRAGMENT_KIB} KiB fragments: \
+                each sender is closed with 1009 (message too big) and a reason; the server \
+                stays up");
+    /// A binary message, which the chat does not use.
+    BinaryFrame = "binary-frame", deadline 60 s,
+        title ("a binary message is refused with 1003 (unsupported data) and a reason; the \
+                server stays up");
+    /// The uid given as a `?uid=` query parameter, as a browser must.
+    QueryStringUid = "query-string-uid", deadline 60 s,
+        title ("`/ws?uid={QUERY_UID}` without a header: the user chats as uid {QUERY_UID}, as a \
+                browser client must");
+    /// SIGTERM while clients are connected.
+    Shutdown = "shutdown", deadline 60 s,
+        title ("SIGTERM with {SHUTDOWN_CLIENTS} clients connected: each receives a 1001 close \
+                frame and the process exits within {SHUTDOWN_LIMIT_SECS} s");
+    /// A thousand clients receive every message of several senders, in order.
+    Crowd = "crowd", deadline 240 s,
+        title ("{CROWD_CLIENTS} clients each receive all {} messages of {CROWD_SENDERS} \
+                concurrent senders, each sender's in order", CROWD_SENDERS * CROWD_EACH);
+    /// A user leaves while two others keep talking.
+    LeaveWhileTalking = "leave-while-talking", deadline 90 s,
+        title ("user 1 leaves while users 2 and 3 exchange {} messages: they receive all of \
+                them, in order", 2 * TALK_EACH);
+}
+
+impl Scenario {
+    /// The name of the scenario's test: its id with `_` for `-`, so that
+    /// `cargo test -p part2 --test scenarios user_leaves` runs it.
+    pub fn test_name(self) -> String {
+        self.id().replace('-', "_")
+    }
+
+    /// The scenario whose id or test name is `name`, if any.
+    pub fn from_name(name: &str) -> Option<Scenario> {
+        Scenario::ALL
+            .iter()
+            .copied()
+            .find(|s| s.id() == name || s.test_name() == name)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ids_are_unique_kebab_case() {
+        let mut seen = std::collections::HashSet::new();
+        for scenario in Scenario::ALL {
+            let id = scenario.id();
+            assert!(seen.insert(id), "{id} twice");
+            assert!(
+                id.chars().all(|c| c.is_ascii_lowercase() || c == '-'),
+                "{id}"
+            );
+        }
+    }
+
+    #[test]
+    fn titles_are_one_line_and_formatted() {
+        for scenario in Scenario::ALL {
+            let title = scenario.title();
+            assert!(!title.contains('\n') && !title.contains('{'), "{title}");
+            assert!(!title.contains("  "), "{title}");
+        }
+        assert!(Scenario::Burst.title().starts_with("200 clients"));
+    }
+}

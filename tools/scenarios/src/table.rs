@@ -1,0 +1,550 @@
+//! The table: for every scenario and checkpoint, the verdict and the facts the
+//! test must observe. Each part's scenario tests assert it against the real
+//! binary; the book's matrix and transcripts are rendered from it.
+
+use crate::catalogue::{Scenario, params::*};
+use crate::checkpoint::Checkpoint;
+use crate::facts::{Fact, Panic, Seen};
+
+/// What a scenario observed, in one word.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Verdict {
+    /// The behaviour a user would expect.
+    Works,
+    /// Something a user would call a bug.
+    Defect,
+    /// The checkpoint has no route for this scenario.
+    NotApplicable,
+}
+
+/// What a checkpoint must show in a scenario: the verdict and its evidence.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Expect {
+    /// The scenario passes, showing exactly these facts.
+    Works(&'static [Fact]),
+    /// A known defect: `label` names it in the matrix (`crashes`, `spins`),
+    /// `why` explains it in a line, and the test must observe exactly `shows`,
+    /// the cause included. A defect that disappears fails the test too.
+    Defect {
+        /// One or two words for the matrix.
+        label: &'static str,
+        /// The cause, in one line.
+        why: &'static str,
+        /// The facts the test observes, the cause among them.
+        shows: &'static [Fact],
+    },
+    /// The checkpoint does not have the feature yet, with a one-line reason.
+    NotApplicable(&'static str),
+}
+
+impl Expect {
+    /// The verdict a test must observe for this expectation.
+    pub fn verdict(self) -> Verdict {
+        match self {
+            Expect::Works(_) => Verdict::Works,
+            Expect::Defect { .. } => Verdict::Defect,
+            Expect::NotApplicable(_) => Verdict::NotApplicable,
+        }
+    }
+
+    /// The facts the test must observe (none for a scenario that does not apply).
+    pub fn facts(self) -> &'static [Fact] {
+        match self {
+            Expect::Works(facts) | Expect::Defect { shows: facts, .. } => facts,
+            Expect::NotApplicable(_) => &[],
+        }
+    }
+}
+
+/// One scenario's expectations on each checkpoint.
+#[derive(Debug, Clone, Copy)]
+pub struct Row {
+    /// Expected on `part1`.
+    pub part1: Expect,
+    /// Expected on `part2`.
+    pub part2: Expect,
+    /// Expected on `part3-select-comparison`.
+    pub part3: Expect,
+    /// Expected on `part4-hardening`.
+    pub part4: Expect,
+}
+
+impl Row {
+    /// The expectation for one checkpoint.
+    pub fn expect(&self, checkpoint: Checkpoint) -> Expect {
+        match checkpoint {
+            Checkpoint::Part1 => self.part1,
+            Checkpoint::Part2 => self.part2,
+            Checkpoint::Part3 => self.part3,
+            Checkpoint::Part4 => self.part4,
+        }
+    }
+}
+
+/// What `checkpoint` must show in `scenario`.
+pub fn expect(checkpoint: Checkpoint, scenario: Scenario) -> Expect {
+    row(scenario).expect(checkpoint)
+}
+
+// Texts the checkpoints send, as the tests must see them.
+const HEALTHCHECK_TEXT: &str = "rust-websocket-tutorial is live";
+const UID_MISSING: &str = "uid is missing";
+const UID_REQUIRED: &str =
+    "a numeric uid is required: send a uid header or a ?uid= query parameter";
+const REPLACED: &str = "replaced by a newer connection with the same uid";
+const TOO_SLOW: &str = "too slow: 256 messages were waiting";
+const TOO_BIG: &str = "messages are limited to 65536 bytes";
+const TEXT_ONLY: &str = "only text messages are supported";
+const NO_SIGN_OF_LIFE: &str = "no sign of life for 8 s";
+const SHUTTING_DOWN: &str = "server is shutting down";
+const USER_1_LEFT: &str = "[server]: user 1 left";
+
+const SEND_ERROR: &str = "called `Result::unwrap()` on an `Err` value: SendError { .. }";
+/// `main`'s `unwrap` of the server task's `JoinError`, task id written as `..`.
+const JOIN_ERROR: &str = "called `Result::unwrap()` on an `Err` value: JoinError::Panic(Id(..), \
+                          \"called `Result::unwrap()` on an `Err` value: SendError { .. }\", ...)";
+
+/// A `'static` slice of table values, which need a `const` block to be
+/// promoted because their types have destructors.
+macro_rules! list {
+    ($($item:expr),* $(,)?) => {
+        const { &[$($item),*] }
+    };
+}
+
+/// The crash of `user-leaves`: the server task's send to the departed user's
+/// channel, then `main`'s `unwrap` of the task's result.
+macro_rules! stale_sender_crash {
+    ($file:literal) => {
+        Fact::crashed(list![
+            Panic::at($file, "user-sends-message", "unwrap", SEND_ERROR),
+            Panic::at($file, "try-join", "unwrap", JOIN_ERROR),
+        ])
+    };
+}
+
+const PART2_STALE_SENDER: Fact = stale_sender_crash!("part2/src/main.rs");
+const PART3_STALE_SENDER: Fact = stale_sender_crash!("part3-select-comparison/src/main.rs");
+
+const NO_WS_ROUTE: Expect = Expect::NotApplicable("no /ws route until part 2");
+const HEALTHY: Expect = Expect::Works(list![Fact::Answered {
+    path: std::borrow::Cow::Borrowed("/healthcheck"),
+    status: 200,
+    body: std::borrow::Cow::Borrowed(HEALTHCHECK_TEXT),
+}]);
+const BOTH_RECEIVED: Expect = Expect::Works(list![
+    Fact::saw("user 1", Seen::text("[UID: 1]: hello")),
+    Fact::saw("user 2", Seen::text("[UID: 1]: hello")),
+]);
+const UID_REQUIRED_1008: Expect = Expect::Works(list![
+    Fact::saw("the client", Seen::close(1008, UID_REQUIRED)),
+    Fact::Healthy,
+]);
+const UNBOUNDED: Expect = Expect::Defect {
+    label: "grows",
+    why: "every user's queue is unbounded: what a reader does not take piles up in server memory",
+    shows: list![Fact::MemoryAbove {
+        mib: SLOW_LIMIT_MIB,
+    }],
+};
+const HEADER_ONLY: Expect = Expect::Defect {
+    label: "header only",
+    why: "the uid is read from the header only, which a browser's WebSocket cannot send",
+    shows: list![Fact::saw(
+        "the browser-style client",
+        Seen::close(1011, UID_MISSING),
+    )],
+};
+const NO_GOODBYE: Expect = Expect::Defect {
+    label: "no goodbye",
+    why: "actix-web waits up to 30 s for open connections on SIGTERM and nobody tells the clients",
+    shows: list![
+        Fact::saw("client 1", Seen::Nothing),
+        Fact::saw("client 2", Seen::Nothing),
+        Fact::saw("client 3", Seen::Nothing),
+        Fact::StillRunning {
+            secs: SHUTDOWN_LIMIT_SECS,
+        },
+    ],
+};
+const STALE_SENDER_WHY: &str = "the departed user's sender stays in the map; the next broadcast's \
+                                `send(..).unwrap()` panics the server task and `main` exits";
+const MISSING_1011: Expect = Expect::Defect {
+    label: "1011",
+    why: "closed with 1011, which says the server failed; RFC 6455 names 1008 for a request \
+          that breaks the server's rules",
+    shows: list![
+        Fact::saw("the client", Seen::close(1011, UID_MISSING)),
+        Fact::Healthy,
+    ],
+};
+const NON_NUMERIC_1011: Expect = Expect::Defect {
+    label: "1011, wrong reason",
+    why: "the reason says the uid is missing when it is there but not a number, and 1011 says \
+          the server failed",
+    shows: list![
+        Fact::saw("the client", Seen::close(1011, UID_MISSING)),
+        Fact::Healthy,
+    ],
+};
+
+/// The row of `scenario`. An exhaustive `match`: a scenario without a row
+/// does not compile.
+pub fn row(scenario: Scenario) -> Row {
+    match scenario {
+        Scenario::Healthcheck => Row {
+            part1: HEALTHY,
+            part2: HEALTHY,
+            part3: HEALTHY,
+            part4: HEALTHY,
+        },
+        Scenario::Broadcast => Row {
+            part1: NO_WS_ROUTE,
+            part2: BOTH_RECEIVED,
+            part3: BOTH_RECEIVED,
+            part4: BOTH_RECEIVED,
+        },
+        Scenario::MissingUid => Row {
+            part1: NO_WS_ROUTE,
+            part2: MISSING_1011,
+            part3: MISSING_1011,
+            part4: UID_REQUIRED_1008,
+        },
+        Scenario::NonNumericUid => Row {
+            part1: NO_WS_ROUTE,
+            part2: NON_NUMERIC_1011,
+            part3: NON_NUMERIC_1011,
+            part4: UID_REQUIRED_1008,
+        },
+        Scenario::UserLeaves => Row {
+            part1: NO_WS_ROUTE,
+            part2: Expect::Defect {
+                label: "crashes",
+                why: STALE_SENDER_WHY,
+                shows: list![
+                    Fact::saw("user 1", Seen::close(1000, "bye")),
+                    PART2_STALE_SENDER,
+                ],
+            },
+            part3: Expect::Defect {
+                label: "crashes",
+                why: STALE_SENDER_WHY,
+                shows: list![
+                    Fact::saw("user 1", Seen::close(1000, "bye")),
+                    PART3_STALE_SENDER,
+                ],
+            },
+            part4: Expect::Works(list![
+                Fact::saw("user 1", Seen::close(1000, "bye")),
+                Fact::saw("user 2", Seen::text(USER_1_LEFT)),
+                Fact::OthersChat { users: 1 },
+                Fact::Healthy,
+            ]),
+        },
+        Scenario::ClientVanishes => Row {
+            part1: NO_WS_ROUTE,
+            part2: Expect::Defect {
+                label: "spins",
+                why: "`msg_stream.recv()` yields `None` forever and the loop never breaks: it \
+                      spins a core and, never yielding, starves its worker thread",
+                shows: list![Fact::Spinning],
+            },
+            part3: Expect::Defect {
+                label: "crashes",
+                why: "the loop ends, but the vanished user's sender stays in the map and the \
+                      next broadcast panics the server task",
+                shows: list![Fact::Idle, PART3_STALE_SENDER],
+            },
+            part4: Expect::Works(list![
+                Fact::Idle,
+                Fact::saw("user 2", Seen::text(USER_1_LEFT)),
+                Fact::OthersChat { users: 1 },
+                Fact::Healthy,
+            ]),
+        },
+        Scenario::VanishNeighbours => Row {
+            part1: NO_WS_ROUTE,
+            part2: Expect::Defect {
+                label: "starves",
+                why: "the vanished user's session spins and never yields, so the users who share \
+                      its worker thread are not served",
+                shows: list![Fact::Spinning, Fact::OthersUnserved],
+            },
+            part3: Expect::Defect {
+                label: "crashes",
+                why: "the loop ends, but the vanished user's sender stays in the map and the \
+                      first broadcast panics the server task",
+                shows: list![Fact::Idle, PART3_STALE_SENDER],
+            },
+            part4: Expect::Works(list![
+                Fact::Idle,
+                Fact::OthersChat { users: NEIGHBOURS },
+                Fact::Healthy,
+            ]),
+        },
+        Scenario::EmptyCloseFrame => Row {
+            part1: NO_WS_ROUTE,
+            part2: Expect::Defect {
+                label: "unanswered, spins",
+                why: "`Close(None)` has no reason to break with, so the close is never answered; \
+                      when the client hangs up the loop spins as for a vanished client",
+                shows: list![Fact::saw("user 1", Seen::Nothing), Fact::Spinning],
+            },
+            part3: Expect::Defect {
+                label: "crashes",
+                why: "the close is answered and the loop ends, but the user's sender stays in \
+                      the map and the next broadcast panics the server task",
+                shows: list![
+                    Fact::saw("user 1", Seen::EmptyClose),
+                    Fact::Idle,
+                    PART3_STALE_SENDER,
+                ],
+            },
+            part4: Expect::Works(list![
+                Fact::saw("user 1", Seen::EmptyClose),
+                Fact::Idle,
+                Fact::saw("user 2", Seen::text(USER_1_LEFT)),
+                Fact::OthersChat { users: 1 },
+                Fact::Healthy,
+            ]),
+        },
+        Scenario::SameUidTwice => Row {
+            part1: NO_WS_ROUTE,
+            part2: Expect::Defect {
+                label: "spins",
+                why: "the newer sender replaces the older in the map; the older session's \
+                      channel yields `None` forever and it spins",
+                shows: list![
+                    Fact::saw(
+                        "the newer connection",
+                        Seen::text("[UID: 1]: second connection")
+                    ),
+                    Fact::Spinning,
+                ],
+            },
+            part3: Expect::Works(list![
+                Fact::saw(
+                    "the newer connection",
+                    Seen::text("[UID: 1]: second connection")
+                ),
+                Fact::Idle,
+                Fact::saw("the older connection", Seen::EmptyClose),
+                Fact::OthersChat { users: 2 },
+                Fact::Healthy,
+            ]),
+            part4: Expect::Works(list![
+                Fact::saw(
+                    "the newer connection",
+                    Seen::text("[UID: 1]: second connection")
+                ),
+                Fact::Idle,
+                Fact::saw("the older connection", Seen::close(1008, REPLACED)),
+                Fact::OthersChat { users: 2 },
+                Fact::Healthy,
+            ]),
+        },
+        Scenario::Burst => Row {
+            part1: NO_WS_ROUTE,
+            part2: BURST_DELIVERED,
+            part3: BURST_DELIVERED,
+            part4: BURST_DELIVERED,
+        },
+        Scenario::HalfOpenClient => Row {
+            part1: NO_WS_ROUTE,
+            part2: Expect::Defect {
+                label: "kept",
+                why: "no heartbeat: a peer that is gone without a word is never noticed",
+                shows: list![Fact::NotDropped {
+                    secs: HALF_OPEN_WATCH_SECS,
+                }],
+            },
+            part3: Expect::Defect {
+                label: "crashes",
+                why: "the heartbeat drops the silent client, but its sender stays in the map \
+                      and the next broadcast panics the server task",
+                shows: list![
+                    Fact::DroppedWithin {
+                        secs: HALF_OPEN_LIMIT_SECS,
+                        event: Seen::EmptyClose,
+                    },
+                    PART3_STALE_SENDER,
+                ],
+            },
+            part4: Expect::Works(list![
+                Fact::DroppedWithin {
+                    secs: HALF_OPEN_LIMIT_SECS,
+                    event: Seen::close(1008, NO_SIGN_OF_LIFE),
+                },
+                Fact::saw("user 2", Seen::text(USER_1_LEFT)),
+                Fact::OthersChat { users: 1 },
+                Fact::Healthy,
+            ]),
+        },
+        Scenario::SlowReader => Row {
+            part1: NO_WS_ROUTE,
+            part2: UNBOUNDED,
+            part3: UNBOUNDED,
+            part4: Expect::Works(list![
+                Fact::MemoryBelow {
+                    mib: SLOW_LIMIT_MIB,
+                },
+                Fact::delivered("user 2", SLOW_MESSAGES),
+                Fact::saw("user 1", Seen::close(1008, TOO_SLOW)),
+                Fact::OthersChat { users: 1 },
+                Fact::Healthy,
+            ]),
+        },
+        Scenario::OversizedFrame => Row {
+            part1: NO_WS_ROUTE,
+            part2: Expect::Defect {
+                label: "silent",
+                why: "a frame over 64 KiB is an `Err(Overflow)` that `let Ok(msg) = msg else { \
+                      return None }` swallows, and fragments fall into `_`: the client never \
+                      hears why its message vanished",
+                shows: list![
+                    Fact::saw("the sender of one frame", Seen::Nothing),
+                    Fact::saw("the sender of fragments", Seen::Nothing),
+                    Fact::Healthy,
+                ],
+            },
+            part3: Expect::Defect {
+                label: "no 1009",
+                why: "a frame over 64 KiB ends the loop as a stream error with an empty close \
+                      frame, not 1009; fragments fall into `_ => {}` and are never answered",
+                shows: list![
+                    Fact::saw("the sender of one frame", Seen::EmptyClose),
+                    Fact::saw("the sender of fragments", Seen::Nothing),
+                    Fact::Healthy,
+                ],
+            },
+            part4: Expect::Works(list![
+                Fact::saw("the sender of one frame", Seen::close(1009, TOO_BIG)),
+                Fact::saw("the sender of fragments", Seen::close(1009, TOO_BIG)),
+                Fact::Healthy,
+            ]),
+        },
+        Scenario::BinaryFrame => Row {
+            part1: NO_WS_ROUTE,
+            part2: BINARY_IGNORED,
+            part3: BINARY_IGNORED,
+            part4: Expect::Works(list![
+                Fact::saw("user 1", Seen::close(1003, TEXT_ONLY)),
+                Fact::Healthy,
+            ]),
+        },
+        Scenario::QueryStringUid => Row {
+            part1: NO_WS_ROUTE,
+            part2: HEADER_ONLY,
+            part3: HEADER_ONLY,
+            part4: Expect::Works(list![Fact::saw(
+                "the browser-style client",
+                Seen::text("[UID: 7]: from a browser"),
+            )]),
+        },
+        Scenario::Shutdown => Row {
+            part1: NO_WS_ROUTE,
+            part2: NO_GOODBYE,
+            part3: NO_GOODBYE,
+            part4: Expect::Works(list![
+                Fact::saw("client 1", Seen::close(1001, SHUTTING_DOWN)),
+                Fact::saw("client 2", Seen::close(1001, SHUTTING_DOWN)),
+                Fact::saw("client 3", Seen::close(1001, SHUTTING_DOWN)),
+                Fact::Exited {
+                    secs: SHUTDOWN_LIMIT_SECS,
+                    status: 0,
+                },
+            ]),
+        },
+        Scenario::Crowd => Row {
+            part1: NO_WS_ROUTE,
+            part2: CROWD_DELIVERED,
+            part3: CROWD_DELIVERED,
+            part4: CROWD_DELIVERED,
+        },
+        Scenario::LeaveWhileTalking => Row {
+            part1: NO_WS_ROUTE,
+            part2: Expect::Defect {
+                label: "crashes",
+                why: STALE_SENDER_WHY,
+                shows: list![PART2_STALE_SENDER],
+            },
+            part3: Expect::Defect {
+                label: "crashes",
+                why: STALE_SENDER_WHY,
+                shows: list![PART3_STALE_SENDER],
+            },
+            part4: Expect::Works(list![Fact::delivered("users 2 and 3", 2 * TALK_EACH)]),
+        },
+    }
+}
+
+const BURST_DELIVERED: Expect =
+    Expect::Works(list![Fact::delivered("every client", BURST_MESSAGES)]);
+const CROWD_DELIVERED: Expect = Expect::Works(list![Fact::delivered(
+    "every client",
+    CROWD_SENDERS * CROWD_EACH
+)]);
+const BINARY_IGNORED: Expect = Expect::Defect {
+    label: "ignored",
+    why: "a binary message is dropped without a word; RFC 6455 names 1003 for data an endpoint \
+          cannot accept",
+    shows: list![
+        Fact::saw("user 1", Seen::text("[UID: 1]: after binary")),
+        Fact::Healthy,
+    ],
+};
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reasons_and_labels_are_one_line() {
+        for scenario in Scenario::ALL {
+            for checkpoint in Checkpoint::ALL {
+                let texts: Vec<&str> = match expect(*checkpoint, *scenario) {
+                    Expect::Works(_) => vec![],
+                    Expect::Defect { label, why, .. } => vec![label, why],
+                    Expect::NotApplicable(why) => vec![why],
+                };
+                for text in texts {
+                    assert!(!text.is_empty() && !text.contains('\n'), "{text:?}");
+                    assert!(!text.contains("  "), "{text:?}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn every_place_in_the_table_resolves() {
+        let root = crate::workspace_root();
+        for scenario in Scenario::ALL {
+            for checkpoint in Checkpoint::ALL {
+                for fact in expect(*checkpoint, *scenario).facts() {
+                    if let Err(err) = fact.resolved(&root) {
+                        panic!("{} / {}: {err}", checkpoint.package(), scenario.id());
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn a_defect_shows_something_bad_or_a_wrong_answer() {
+        // Every defect must be visible in its facts; a works cell must not
+        // show a fact that is bad by itself.
+        for scenario in Scenario::ALL {
+            for checkpoint in Checkpoint::ALL {
+                if let Expect::Works(facts) = expect(*checkpoint, *scenario) {
+                    assert!(!facts.is_empty(), "{}", scenario.id());
+                    assert!(
+                        facts.iter().all(|f| !f.is_bad()),
+                        "{} / {} works yet shows a bad fact",
+                        checkpoint.package(),
+                        scenario.id()
+                    );
+                }
+            }
+        }
+    }
+}

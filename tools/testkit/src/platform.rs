@@ -1,0 +1,198 @@
+//! Everything the harness does that depends on the operating system, in one
+//! place: keeping a child server from outliving the tests, stopping it
+//! politely, and reading its threads' CPU time and its memory.
+//!
+//! Linux is where the tests run and where every measurement exists. Other
+//! systems compile this module and say plainly what they cannot measure.
+
+use anyhow::{Context, Result};
+use std::time::Duration;
+use tokio::process::Command;
+
+/// Makes the child die with the test process even when that process is
+/// killed without unwinding (a CI timeout, say): a spinning server left
+/// behind would skew every later measurement on the machine.
+pub fn die_with_parent(command: &mut Command) {
+    #[cfg(target_os = "linux")]
+    {
+        // SAFETY: the closure runs in the child between fork and exec and
+        // only makes one async-signal-safe system call.
+        unsafe {
+            command.pre_exec(|| {
+                libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
+                Ok(())
+            });
+        }
+    }
+    // Elsewhere `kill_on_drop` (set by the caller) covers every exit that unwinds.
+    #[cfg(not(target_os = "linux"))]
+    let _ = command;
+}
+
+/// Sends SIGTERM to `pid`.
+#[cfg(unix)]
+pub fn terminate(pid: u32) -> Result<()> {
+    let pid = libc::pid_t::try_from(pid).context("the pid does not fit a pid_t")?;
+    // SAFETY: kill(2) has no memory-safety preconditions; the pid is our own child's.
+    if unsafe { libc::kill(pid, libc::SIGTERM) } != 0 {
+        return Err(std::io::Error::last_os_error()).context("sending SIGTERM");
+    }
+    Ok(())
+}
+
+/// Windows has no SIGTERM to send.
+#[cfg(not(unix))]
+pub fn terminate(_pid: u32) -> Result<()> {
+    anyhow::bail!("SIGTERM exists only on Unix; this scenario cannot run here")
+}
+
+/// Lifts the soft limit on open files to the hard limit, for this process
+/// and the servers it starts: the crowd scenario holds a thousand sockets on
+/// each side, and some machines default to a soft limit of 1024.
+pub fn raise_open_file_limit() {
+    #[cfg(unix)]
+    {
+        let mut limit = libc::rlimit {
+            rlim_cur: 0,
+            rlim_max: 0,
+        };
+        // SAFETY: getrlimit and setrlimit only read and write the struct we pass.
+        unsafe {
+            if libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) == 0
+                && limit.rlim_cur < limit.rlim_max
+            {
+                limit.rlim_cur = limit.rlim_max;
+                // If this fails the scenario reports too many open files itself.
+                let _ = libc::setrlimit(libc::RLIMIT_NOFILE, &limit);
+            }
+        }
+    }
+}
+
+/// The busiest thread of a process over a window of wall time.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Busiest {
+    /// The thread's name, as the process set it.
+    pub name: String,
+    /// The share of the window it spent running or waiting to run, 0 to 1.
+    pub share: f64,
+}
+
+/// Watches every thread of `pid` for `window` and returns the one that was
+/// running or runnable (waiting for a core) for the largest share of it.
+///
+/// Counting the time spent waiting for a core makes the figure independent
+/// of how busy the machine is: a spinning thread on a loaded two-core
+/// machine gets only part of a core, but it is runnable all the time, while
+/// an idle thread is neither. A measurement over wall time, so it sleeps.
+#[cfg(target_os = "linux")]
+pub async fn busiest_thread(pid: u32, window: Duration) -> Result<Busiest> {
+    let before = thread_busy_ns(pid)?;
+    let started = std::time::Instant::now();
+    tokio::time::sleep(window).await;
+    let after = thread_busy_ns(pid)?;
+    let wall = started.elapsed().as_nanos() as f64;
+    let busiest = after
+        .into_iter()
+        .map(|(tid, (name, busy))| {
+            let earlier = before.get(&tid).map_or(0, |(_, ns)| *ns);
+            let share = busy.saturating_sub(earlier) as f64 / wall;
+            Busiest { name, share }
+        })
+        .max_by(|a, b| a.share.total_cmp(&b.share))
+        .context("the process has no threads")?;
+    Ok(busiest)
+}
+
+/// Not measured outside Linux: the scenario cannot tell a spin from an idle thread.
+#[cfg(not(target_os = "linux"))]
+pub async fn busiest_thread(_pid: u32, _window: Duration) -> Result<Busiest> {
+    anyhow::bail!("per-thread CPU time is read from /proc, which only Linux has")
+}
+
+/// Per thread: its name and nanoseconds spent on a core or in the run queue
+/// (the first two fields of `/proc/<pid>/task/<tid>/schedstat`).
+#[cfg(target_os = "linux")]
+fn thread_busy_ns(pid: u32) -> Result<std::collections::HashMap<u64, (String, u64)>> {
+    let dir = format!("/proc/{pid}/task");
+    let mut threads = std::collections::HashMap::new();
+    for entry in std::fs::read_dir(&dir).with_context(|| format!("listing {dir}"))? {
+        let entry = entry.with_context(|| format!("listing {dir}"))?;
+        let Some(tid) = entry.file_name().to_str().and_then(|t| t.parse().ok()) else {
+            continue;
+        };
+        // A thread may end between the listing and the read: skip it.
+        let Ok(stat) = std::fs::read_to_string(entry.path().join("schedstat")) else {
+            continue;
+        };
+        let name = std::fs::read_to_string(entry.path().join("comm")).unwrap_or_default();
+        threads.insert(tid, (name.trim().to_string(), busy_from_schedstat(&stat)?));
+    }
+    Ok(threads)
+}
+
+#[cfg(target_os = "linux")]
+fn busy_from_schedstat(stat: &str) -> Result<u64> {
+    let mut fields = stat.split_whitespace().map(str::parse::<u64>);
+    let mut next = || -> Result<u64> {
+        fields
+            .next()
+            .context("schedstat has too few fields")?
+            .context("a schedstat field is not a number")
+    };
+    Ok(next()? + next()?)
+}
+
+/// The process's resident memory in bytes (`VmRSS` in `/proc/<pid>/status`).
+#[cfg(target_os = "linux")]
+pub fn rss_bytes(pid: u32) -> Result<u64> {
+    let path = format!("/proc/{pid}/status");
+    let status = std::fs::read_to_string(&path).with_context(|| format!("reading {path}"))?;
+    let kib = status
+        .lines()
+        .find_map(|line| line.strip_prefix("VmRSS:"))
+        .and_then(|rest| rest.split_whitespace().next())
+        .and_then(|n| n.parse::<u64>().ok())
+        .with_context(|| format!("no VmRSS line in {path}"))?;
+    Ok(kib * 1024)
+}
+
+/// Not measured outside Linux.
+#[cfg(not(target_os = "linux"))]
+pub fn rss_bytes(_pid: u32) -> Result<u64> {
+    anyhow::bail!("resident memory is read from /proc, which only Linux has")
+}
+
+#[cfg(all(test, target_os = "linux"))]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn adds_running_and_waiting_time() {
+        assert_eq!(busy_from_schedstat("1000 234 5\n").expect("parses"), 1234);
+        assert!(busy_from_schedstat("12").is_err());
+    }
+
+    #[test]
+    fn sees_a_busy_thread_of_this_process() {
+        crate::block_on(async {
+            let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+            let spinning = std::sync::Arc::clone(&stop);
+            let spinner = std::thread::Builder::new()
+                .name("spinner".into())
+                .spawn(move || {
+                    while !spinning.load(std::sync::atomic::Ordering::Relaxed) {
+                        std::hint::spin_loop();
+                    }
+                })
+                .expect("spawning");
+            let busiest = busiest_thread(std::process::id(), Duration::from_millis(300))
+                .await
+                .expect("measures");
+            stop.store(true, std::sync::atomic::Ordering::Relaxed);
+            spinner.join().expect("joins");
+            assert_eq!(busiest.name, "spinner");
+            assert!(busiest.share > 0.6, "{busiest:?}");
+        });
+    }
+}

@@ -1,0 +1,70 @@
+//! What a client may send: size limits and message types. Each refusal
+//! must carry the close code RFC 6455 section 7.4.1 names for it.
+
+use super::{REPLY, Run};
+use anyhow::Result;
+use scenarios::params::{FRAGMENT_KIB, OVERSIZED_KIB};
+use scenarios::{Fact, Seen};
+
+/// "Message too big".
+const TOO_BIG: u16 = 1009;
+/// "Unsupported data": a type of data the endpoint cannot accept.
+const UNSUPPORTED: u16 = 1003;
+
+fn closed_with(event: &Seen, wanted: u16) -> bool {
+    matches!(event, Seen::Close { code, reason } if *code == wanted && !reason.is_empty())
+}
+
+pub async fn oversized_frame(run: &mut Run) -> Result<()> {
+    // The same text twice: as one frame, and as fragments that are each
+    // small but add up to too much. Both join before either sends: a
+    // session that ends leaves a stale sender behind in part3, and a later
+    // join's broadcast would crash it.
+    let mut whole = run.join("1").await?;
+    let mut pieces = run.join("2").await?;
+    run.step("sending the oversized message");
+    whole.send_text(&"x".repeat(OVERSIZED_KIB * 1024)).await?;
+    pieces
+        .send_text_in_fragments(&"y".repeat(OVERSIZED_KIB * 1024), FRAGMENT_KIB * 1024)
+        .await?;
+    let (seen_whole, seen_pieces) =
+        tokio::join!(whole.next_non_text(REPLY), pieces.next_non_text(REPLY));
+    for (who, event) in [
+        ("the sender of one frame", seen_whole.seen()),
+        ("the sender of fragments", seen_pieces.seen()),
+    ] {
+        let ok = closed_with(&event, TOO_BIG);
+        run.check(
+            Fact::Saw {
+                who: who.into(),
+                event,
+            },
+            ok,
+        );
+    }
+    run.check_healthy().await?;
+    Ok(())
+}
+
+pub async fn binary_frame(run: &mut Run) -> Result<()> {
+    let mut one = run.join("1").await?;
+    run.step("sending a binary message, then a text");
+    one.send_binary(vec![0, 159, 146, 150]).await?;
+    // If the binary message is ignored, this text's echo shows it.
+    one.send_text("after binary").await?;
+    let echo = "[UID: 1]: after binary";
+    let event = match one.wait_for_text(echo, REPLY).await {
+        Ok(()) => Seen::Text(echo.into()),
+        Err(event) => event.seen(),
+    };
+    let ok = closed_with(&event, UNSUPPORTED);
+    run.check(
+        Fact::Saw {
+            who: "user 1".into(),
+            event,
+        },
+        ok,
+    );
+    run.check_healthy().await?;
+    Ok(())
+}

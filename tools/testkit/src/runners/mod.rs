@@ -1,0 +1,293 @@
+//! The runners: each scenario of the catalogue acted out against a fresh
+//! server, as real users would, reporting structured [`Fact`]s without
+//! knowing what the table expects.
+//!
+//! One way to judge: a runner records each fact with [`Run::check`], saying
+//! whether it is what a user would expect; the verdict is "works" only if
+//! every fact was. Facts that vary from run to run (CPU shares, megabytes,
+//! timings) are [`Run::figure`]s: printed and kept with the book's
+//! transcripts, never compared.
+
+mod admission;
+mod delivery;
+mod departures;
+mod input;
+mod shutdown;
+
+use crate::client::{Client, Event};
+use crate::platform;
+use crate::server::Server;
+use anyhow::{Context, Result, anyhow};
+use scenarios::params::{REPLY_SECS, SPIN_SHARE, SPIN_WINDOW_MS};
+use scenarios::{Fact, Scenario, Seen, Verdict};
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+/// Time allowed for an answer that should come at once.
+pub(crate) const REPLY: Duration = Duration::from_secs(REPLY_SECS);
+/// How long to wait for a server that stopped answering to exit, before
+/// calling it alive but stuck.
+const CRASH_WAIT: Duration = Duration::from_secs(3);
+
+/// What a scenario observed.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Outcome {
+    /// Works, defect, or not applicable.
+    pub verdict: Verdict,
+    /// What was seen, in order: compared with the table.
+    pub facts: Vec<Fact>,
+    /// Measurements that vary from run to run: shown, never compared.
+    pub figures: Vec<String>,
+}
+
+/// A scenario in progress: the server, the facts so far, and the step it is
+/// at, so that a scenario that gets stuck can say where.
+pub struct Run {
+    server: Server,
+    facts: Vec<Fact>,
+    figures: Vec<String>,
+    all_ok: bool,
+    step: Arc<Mutex<String>>,
+}
+
+impl Run {
+    /// The server under test.
+    pub fn server(&mut self) -> &mut Server {
+        &mut self.server
+    }
+
+    /// Names the step the scenario is at, for the deadline's error message.
+    pub fn step(&self, what: impl Into<String>) {
+        if let Ok(mut step) = self.step.lock() {
+            *step = what.into();
+        }
+    }
+
+    /// Records a fact and whether it is what a user would expect. A fact
+    /// that is bad by itself (a crash, a spin) is never fine. Returns `ok`.
+    pub fn check(&mut self, fact: Fact, ok: bool) -> bool {
+        let ok = ok && !fact.is_bad();
+        self.all_ok &= ok;
+        self.facts.push(fact);
+        ok
+    }
+
+    /// Records a measurement that varies from run to run.
+    pub fn figure(&mut self, figure: impl Into<String>) {
+        self.figures.push(figure.into());
+    }
+
+    fn finish(self) -> Outcome {
+        Outcome {
+            verdict: if self.all_ok {
+                Verdict::Works
+            } else {
+                Verdict::Defect
+            },
+            facts: self.facts,
+            figures: self.figures,
+        }
+    }
+
+    /// Connects `uid` and waits for the echo of its own message, which proves
+    /// the server has registered it (a session registers before it reads).
+    pub async fn join(&mut self, uid: &str) -> Result<Client> {
+        self.step(format!("user {uid} joins"));
+        let mut client = Client::connect(&self.server.ws_url(), uid).await?;
+        let text = format!("{uid} joined");
+        client.send_text(&text).await?;
+        client
+            .wait_for_text(&format!("[UID: {uid}]: {text}"), REPLY)
+            .await
+            .map_err(|event| anyhow!("user {uid} saw {event} instead of its own echo"))?;
+        Ok(client)
+    }
+
+    /// If the server process exits within a moment, the crash with its
+    /// panics; otherwise `fallback`. Use it when users stop being answered.
+    pub async fn crash_or(&mut self, fallback: Fact) -> Result<Fact> {
+        self.step("waiting to see whether the server exits");
+        Ok(match self.server.wait_exit(CRASH_WAIT).await? {
+            Some(status) => Fact::Crashed {
+                status: status.code().unwrap_or(-1),
+                panics: self.server.panics().into(),
+            },
+            None => fallback,
+        })
+    }
+
+    /// Watches the server's threads and records [`Fact::Spinning`] or
+    /// [`Fact::Idle`], with the busiest thread as a figure. Returns whether
+    /// it was idle.
+    pub async fn check_idle(&mut self, after: &str) -> Result<bool> {
+        self.step(format!("watching the server's threads after {after}"));
+        let window = Duration::from_millis(SPIN_WINDOW_MS);
+        let busiest = platform::busiest_thread(self.server.pid()?, window).await?;
+        self.figure(format!(
+            "after {after}, the busiest server thread ({}) was running or waiting to run for \
+             {:.0} % of {:.1} s",
+            busiest.name,
+            busiest.share * 100.0,
+            window.as_secs_f64()
+        ));
+        let idle = busiest.share < SPIN_SHARE;
+        let fact = if idle { Fact::Idle } else { Fact::Spinning };
+        Ok(self.check(fact, idle))
+    }
+
+    /// Records whether `/healthcheck` still answers (or the crash, if the
+    /// process is gone). Returns whether it answered.
+    pub async fn check_healthy(&mut self) -> Result<bool> {
+        self.step("GET /healthcheck");
+        if self.server.is_healthy(REPLY).await {
+            return Ok(self.check(Fact::Healthy, true));
+        }
+        let fact = self.crash_or(Fact::Unresponsive).await?;
+        Ok(self.check(fact, false))
+    }
+
+    /// After someone left: each user still connected sends two lines and
+    /// must get their echoes, then `/healthcheck` must answer. Two lines,
+    /// because a server that crashes on the first may still echo it to some
+    /// users before it goes. With `notices`, a "... left" notice a user reads
+    /// before its echo is recorded, for departures whose notice is sure to
+    /// precede the line.
+    pub async fn check_others_chat(
+        &mut self,
+        users: &mut [(&str, &mut Client)],
+        notices: bool,
+    ) -> Result<bool> {
+        for round in ["still here", "still here, again"] {
+            for (uid, client) in users.iter_mut() {
+                if let Err(event) = self.chat(uid, client, round, notices).await? {
+                    self.figure(format!("user {uid} saw {event} instead of its echo"));
+                    let fact = self.crash_or(Fact::OthersUnserved).await?;
+                    return Ok(self.check(fact, false));
+                }
+            }
+        }
+        self.check(Fact::OthersChat { users: users.len() }, true);
+        self.check_healthy().await
+    }
+
+    /// Like [`Run::check_others_chat`], for a server known to be spinning:
+    /// records [`Fact::OthersUnserved`] if some user gets no echo, and what
+    /// else happened only as figures.
+    pub async fn check_starved(&mut self, users: &mut [(&str, &mut Client)]) -> Result<bool> {
+        let mut unserved = 0;
+        for (uid, client) in users.iter_mut() {
+            if let Err(event) = self.chat(uid, client, "still here", false).await? {
+                self.figure(format!("user {uid} saw {event} instead of its echo"));
+                unserved += 1;
+            }
+        }
+        if unserved == 0 {
+            self.check(Fact::OthersChat { users: users.len() }, true);
+            return Ok(true);
+        }
+        self.figure(format!("{unserved} of {} users got no echo", users.len()));
+        if let Some(status) = self.server.wait_exit(Duration::ZERO).await? {
+            self.figure(format!("the server then exited ({status})"));
+        }
+        Ok(self.check(Fact::OthersUnserved, false))
+    }
+
+    /// `uid` sends `line` and reads until its echo, recording leave notices
+    /// on the way when asked. `Err` is what it saw instead.
+    async fn chat(
+        &mut self,
+        uid: &str,
+        client: &mut Client,
+        line: &str,
+        notices: bool,
+    ) -> Result<Result<(), Event>> {
+        self.step(format!("user {uid} chats after the departure"));
+        let line = format!("{line} {uid}");
+        client.send_text(&line).await?;
+        let echo = format!("[UID: {uid}]: {line}");
+        loop {
+            match client.next_event(REPLY).await {
+                Event::Text(text) if text == echo => return Ok(Ok(())),
+                Event::Text(text) if notices && is_leave_notice(&text) => {
+                    let who = format!("user {uid}").into();
+                    self.check(
+                        Fact::Saw {
+                            who,
+                            event: Seen::Text(text.into()),
+                        },
+                        true,
+                    );
+                }
+                Event::Text(_) => {}
+                event => return Ok(Err(event)),
+            }
+        }
+    }
+}
+
+/// A notice that a user left, as part4 sends them.
+fn is_leave_notice(text: &str) -> bool {
+    text.starts_with("[server]: ") && text.ends_with(" left")
+}
+
+/// Runs `scenario` against a fresh server started from `binary`, within the
+/// scenario's deadline. An `Err` means the scenario could not be carried
+/// out: the server would not start, or the scenario got stuck (the error
+/// names the step).
+pub async fn run(scenario: Scenario, binary: &Path) -> Result<Outcome> {
+    let step = Arc::new(Mutex::new("starting the server".to_string()));
+    let deadline = scenario.deadline();
+    let acted = act(scenario, binary, Arc::clone(&step));
+    match tokio::time::timeout(deadline, acted).await {
+        Ok(outcome) => outcome,
+        Err(_elapsed) => {
+            let step = step.lock().map(|s| s.clone()).unwrap_or_default();
+            Err(anyhow!(
+                "scenario {} did not finish within {deadline:?}; it was at: {step}",
+                scenario.id()
+            ))
+        }
+    }
+}
+
+async fn act(scenario: Scenario, binary: &Path, step: Arc<Mutex<String>>) -> Result<Outcome> {
+    let server = Server::start(binary).await?;
+    let mut run = Run {
+        server,
+        facts: Vec::new(),
+        figures: Vec::new(),
+        all_ok: true,
+        step,
+    };
+    if scenario != Scenario::Healthcheck && !run.server.serves_ws().await? {
+        return Ok(Outcome {
+            verdict: Verdict::NotApplicable,
+            facts: Vec::new(),
+            figures: vec!["GET /ws answered 404".to_string()],
+        });
+    }
+    // Exhaustive: a scenario without a runner does not compile.
+    match scenario {
+        Scenario::Healthcheck => admission::healthcheck(&mut run).await,
+        Scenario::Broadcast => admission::broadcast(&mut run).await,
+        Scenario::MissingUid => admission::refused(&mut run, None).await,
+        Scenario::NonNumericUid => admission::refused(&mut run, Some("abc")).await,
+        Scenario::QueryStringUid => admission::query_string_uid(&mut run).await,
+        Scenario::UserLeaves => departures::user_leaves(&mut run).await,
+        Scenario::ClientVanishes => departures::client_vanishes(&mut run).await,
+        Scenario::VanishNeighbours => departures::vanish_neighbours(&mut run).await,
+        Scenario::EmptyCloseFrame => departures::empty_close_frame(&mut run).await,
+        Scenario::SameUidTwice => departures::same_uid_twice(&mut run).await,
+        Scenario::HalfOpenClient => departures::half_open_client(&mut run).await,
+        Scenario::Burst => delivery::burst(&mut run).await,
+        Scenario::Crowd => delivery::crowd(&mut run).await,
+        Scenario::LeaveWhileTalking => delivery::leave_while_talking(&mut run).await,
+        Scenario::SlowReader => delivery::slow_reader(&mut run).await,
+        Scenario::OversizedFrame => input::oversized_frame(&mut run).await,
+        Scenario::BinaryFrame => input::binary_frame(&mut run).await,
+        Scenario::Shutdown => shutdown::shutdown(&mut run).await,
+    }
+    .with_context(|| format!("scenario {}", scenario.id()))?;
+    Ok(run.finish())
+}
