@@ -20,7 +20,9 @@ use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 
 type Socket = WebSocketStream<MaybeTlsStream<TcpStream>>;
-type Pending = Arc<std::sync::Mutex<HashMap<u64, oneshot::Sender<Result<Value>>>>>;
+/// Calls waiting for an answer, by id; `None` once the connection has ended,
+/// so that no call waits for an answer that cannot come.
+type Pending = Arc<std::sync::Mutex<Option<HashMap<u64, oneshot::Sender<Result<Value>>>>>>;
 
 /// Where Debian and other distributions install Chromium or Chrome.
 const CANDIDATES: &[&str] = &[
@@ -127,14 +129,7 @@ impl Browser {
         let (socket, _) = tokio_tungstenite::connect_async(url.as_str())
             .await
             .with_context(|| format!("connecting to the browser at {url}"))?;
-        let (sink, stream) = socket.split();
-        let pending: Pending = Arc::default();
-        tokio::spawn(dispatch(stream, Arc::clone(&pending)));
-        let cdp = Arc::new(Cdp {
-            sink: Mutex::new(sink),
-            pending,
-            next_id: AtomicU64::new(1),
-        });
+        let cdp = Cdp::over(socket);
         Ok(Browser {
             _child: child,
             _profile: profile,
@@ -214,6 +209,18 @@ impl Page {
 }
 
 impl Cdp {
+    /// Starts routing the answers that arrive on `socket` to their callers.
+    fn over(socket: Socket) -> Arc<Cdp> {
+        let (sink, stream) = socket.split();
+        let pending: Pending = Arc::new(std::sync::Mutex::new(Some(HashMap::new())));
+        tokio::spawn(dispatch(stream, Arc::clone(&pending)));
+        Arc::new(Cdp {
+            sink: Mutex::new(sink),
+            pending,
+            next_id: AtomicU64::new(1),
+        })
+    }
+
     async fn call(&self, session: Option<&str>, method: &str, params: Value) -> Result<Value> {
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
         let mut message = json!({ "id": id, "method": method, "params": params });
@@ -224,6 +231,8 @@ impl Cdp {
         self.pending
             .lock()
             .map_err(|_| anyhow!("the CDP dispatcher panicked"))?
+            .as_mut()
+            .with_context(|| format!("the browser connection had ended before {method}"))?
             .insert(id, answer_tx);
         self.sink
             .lock()
@@ -251,7 +260,11 @@ async fn dispatch(mut stream: futures_util::stream::SplitStream<Socket>, pending
         let Some(id) = value.get("id").and_then(Value::as_u64) else {
             continue;
         };
-        let Some(waiting) = pending.lock().ok().and_then(|mut p| p.remove(&id)) else {
+        let waiting = pending
+            .lock()
+            .ok()
+            .and_then(|mut p| p.as_mut().and_then(|p| p.remove(&id)));
+        let Some(waiting) = waiting else {
             continue;
         };
         let answer = match value.get("error") {
@@ -259,5 +272,50 @@ async fn dispatch(mut stream: futures_util::stream::SplitStream<Socket>, pending
             None => Ok(value.get("result").cloned().unwrap_or(Value::Null)),
         };
         let _ = waiting.send(answer);
+    }
+    // The connection is over: dropping every waiting sender wakes each
+    // caller at once with "the browser connection closed during ...".
+    if let Ok(mut pending) = pending.lock() {
+        pending.take();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_call_fails_at_once_when_the_connection_ends() {
+        crate::block_on(async {
+            let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+                .await
+                .expect("binding");
+            let addr = listener.local_addr().expect("address");
+            // A "browser" that reads one command and hangs up without answering.
+            tokio::spawn(async move {
+                let (stream, _) = listener.accept().await.expect("accepting");
+                let mut ws = tokio_tungstenite::accept_async(stream)
+                    .await
+                    .expect("handshake");
+                let _ = ws.next().await;
+            });
+            let (socket, _) = tokio_tungstenite::connect_async(format!("ws://{addr}"))
+                .await
+                .expect("connecting");
+            let cdp = Cdp::over(socket);
+            let started = std::time::Instant::now();
+            let err = cdp
+                .call(None, "Target.getTargets", json!({}))
+                .await
+                .expect_err("no answer can come");
+            assert!(
+                started.elapsed() < Duration::from_secs(10),
+                "waited {:?}",
+                started.elapsed()
+            );
+            assert!(format!("{err:#}").contains("closed"), "{err:#}");
+            let again = cdp.call(None, "Target.getTargets", json!({})).await;
+            assert!(again.is_err());
+        });
     }
 }
