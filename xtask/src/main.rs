@@ -48,7 +48,11 @@ fn run(cli: Cli) -> Result<()> {
     let written = match cli.command {
         Command::Pages => write_changed(&root, &pages(&root)?)?,
         Command::Evidence { figures } => {
-            let from = root.join("target/evidence");
+            // Where the scenario tests left them: testkit's `evidence_dir`.
+            let target = std::env::var_os("CARGO_TARGET_DIR")
+                .map(std::path::PathBuf::from)
+                .unwrap_or_else(|| root.join("target"));
+            let from = target.join("evidence");
             if !from.exists() {
                 bail!(
                     "{} does not exist: run `cargo test --workspace` first",

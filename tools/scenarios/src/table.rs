@@ -404,22 +404,25 @@ pub fn row(scenario: Scenario) -> Row {
                 shows: list![
                     Fact::saw("the sender of one frame", Seen::Nothing),
                     Fact::saw("the sender of fragments", Seen::Nothing),
+                    Fact::OthersChat { users: 1 },
                     Fact::Healthy,
                 ],
             },
             part3: Expect::Defect {
                 label: "no 1009",
                 why: "a frame over 64 KiB ends the loop as a stream error with an empty close \
-                      frame, not 1009; fragments fall into `_ => {}` and are never answered",
+                      frame, not 1009, and leaves a stale sender that crashes the next \
+                      broadcast; fragments fall into `_ => {}` and are never answered",
                 shows: list![
                     Fact::saw("the sender of one frame", Seen::EmptyClose),
                     Fact::saw("the sender of fragments", Seen::Nothing),
-                    Fact::Healthy,
+                    PART3_STALE_SENDER,
                 ],
             },
             part4: Expect::Works(list![
                 Fact::saw("the sender of one frame", Seen::close(1009, TOO_BIG)),
                 Fact::saw("the sender of fragments", Seen::close(1009, TOO_BIG)),
+                Fact::OthersChat { users: 1 },
                 Fact::Healthy,
             ]),
         },
@@ -429,6 +432,7 @@ pub fn row(scenario: Scenario) -> Row {
             part3: BINARY_IGNORED,
             part4: Expect::Works(list![
                 Fact::saw("user 1", Seen::close(1003, TEXT_ONLY)),
+                Fact::OthersChat { users: 1 },
                 Fact::Healthy,
             ]),
         },
@@ -490,6 +494,7 @@ const BINARY_IGNORED: Expect = Expect::Defect {
           cannot accept",
     shows: list![
         Fact::saw("user 1", Seen::text("[UID: 1]: after binary")),
+        Fact::OthersChat { users: 1 },
         Fact::Healthy,
     ],
 };

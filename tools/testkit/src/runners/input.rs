@@ -22,6 +22,7 @@ pub async fn oversized_frame(run: &mut Run) -> Result<()> {
     // join's broadcast would crash it.
     let mut whole = run.join("1").await?;
     let mut pieces = run.join("2").await?;
+    let mut bystander = run.join("3").await?;
     run.step("sending the oversized message");
     whole.send_text(&"x".repeat(OVERSIZED_KIB * 1024)).await?;
     pieces
@@ -42,12 +43,15 @@ pub async fn oversized_frame(run: &mut Run) -> Result<()> {
             ok,
         );
     }
-    run.check_healthy().await?;
+    // Whoever was closed is gone; the bystander must be able to go on.
+    run.check_others_chat(&mut [("3", &mut bystander)], false)
+        .await?;
     Ok(())
 }
 
 pub async fn binary_frame(run: &mut Run) -> Result<()> {
     let mut one = run.join("1").await?;
+    let mut bystander = run.join("2").await?;
     run.step("sending a binary message, then a text");
     one.send_binary(vec![0, 159, 146, 150]).await?;
     // If the binary message is ignored, this text's echo shows it.
@@ -65,6 +69,7 @@ pub async fn binary_frame(run: &mut Run) -> Result<()> {
         },
         ok,
     );
-    run.check_healthy().await?;
+    run.check_others_chat(&mut [("2", &mut bystander)], false)
+        .await?;
     Ok(())
 }

@@ -237,15 +237,24 @@ fn is_leave_notice(text: &str) -> bool {
 /// names the step).
 pub async fn run(scenario: Scenario, binary: &Path) -> Result<Outcome> {
     let step = Arc::new(Mutex::new("starting the server".to_string()));
-    let deadline = scenario.deadline();
     let acted = act(scenario, binary, Arc::clone(&step));
+    within_deadline(scenario.id(), scenario.deadline(), &step, acted).await
+}
+
+/// `acted`, or an error naming the scenario and the step it was stuck at
+/// once `deadline` has passed. Dropping a stuck scenario kills its server.
+async fn within_deadline<T>(
+    id: &str,
+    deadline: Duration,
+    step: &Mutex<String>,
+    acted: impl Future<Output = Result<T>>,
+) -> Result<T> {
     match tokio::time::timeout(deadline, acted).await {
         Ok(outcome) => outcome,
         Err(_elapsed) => {
             let step = step.lock().map(|s| s.clone()).unwrap_or_default();
             Err(anyhow!(
-                "scenario {} did not finish within {deadline:?}; it was at: {step}",
-                scenario.id()
+                "scenario {id} did not finish within {deadline:?}; it was at: {step}"
             ))
         }
     }
@@ -290,4 +299,33 @@ async fn act(scenario: Scenario, binary: &Path, step: Arc<Mutex<String>>) -> Res
     }
     .with_context(|| format!("scenario {}", scenario.id()))?;
     Ok(run.finish())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_stuck_scenario_fails_naming_its_step() {
+        let step = Mutex::new("user 1 joins".to_string());
+        let stuck = std::future::pending::<Result<()>>();
+        let err = crate::block_on(within_deadline(
+            "burst",
+            Duration::from_millis(50),
+            &step,
+            stuck,
+        ))
+        .expect_err("it never finishes");
+        assert_eq!(
+            err.to_string(),
+            "scenario burst did not finish within 50ms; it was at: user 1 joins"
+        );
+    }
+
+    #[test]
+    fn leave_notices_are_told_apart() {
+        assert!(is_leave_notice("[server]: user 12 left"));
+        assert!(!is_leave_notice("[server]: user 12 joined"));
+        assert!(!is_leave_notice("[UID: 3]: I left"));
+    }
 }
