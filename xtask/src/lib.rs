@@ -192,6 +192,8 @@ pub fn render_matrix() -> String {
     for scenario in Scenario::ALL {
         let id = scenario.id();
         let _ = write!(out, "\n### `{id}` {{#{id}}}\n\n{}\n\n", scenario.title());
+        // Paragraphs, not list items: an include inside an indented block
+        // would lose the indent on its second line and break out of it.
         for checkpoint in Checkpoint::ALL {
             let name = checkpoint.package();
             let transcript = scenarios::transcript_path(*checkpoint, *scenario);
@@ -201,15 +203,17 @@ pub fn render_matrix() -> String {
                 .display()
                 .to_string();
             let evidence = format!(
-                "\n\n  <details><summary>What the test sees</summary>\n\n  ```text\n  {{{{#include {transcript}}}}}\n  ```\n\n  </details>\n"
+                "<details><summary>What the test sees on {name}</summary>\n\n\
+                 ```text\n{{{{#include {transcript}}}}}\n```\n\n</details>\n\n"
             );
             let _ = match scenarios::expect(*checkpoint, *scenario) {
-                Expect::Works(_) => writeln!(out, "- **{name}**: works.{evidence}"),
-                Expect::Defect { label, why, .. } => writeln!(
+                Expect::Works(_) => write!(out, "**{name}**: works.\n\n{evidence}"),
+                Expect::Defect { label, why, .. } => write!(
                     out,
-                    "- **{name}**: known defect, *{label}* ([details](what-breaks.md#{id})): {why}.{evidence}"
+                    "**{name}**: known defect, *{label}* ([details](what-breaks.md#{id})): \
+                     {why}.\n\n{evidence}"
                 ),
-                Expect::NotApplicable(reason) => writeln!(out, "- **{name}**: n/a, {reason}."),
+                Expect::NotApplicable(reason) => write!(out, "**{name}**: n/a, {reason}.\n\n"),
             };
         }
     }

@@ -358,14 +358,17 @@ impl fmt::Display for Fact {
             Fact::Unresponsive => write!(f, "/healthcheck went unanswered"),
             Fact::OthersChat { users } => {
                 let who = if *users == 1 {
-                    "the user left".to_string()
+                    "the user still connected".to_string()
                 } else {
-                    format!("each of the {users} users left")
+                    format!("each of the {users} users still connected")
                 };
                 write!(f, "{who} still got the echo of a message")
             }
             Fact::OthersUnserved => {
-                write!(f, "some of the users left got no echo of their message")
+                write!(
+                    f,
+                    "some of the users still connected got no echo of their message"
+                )
             }
             Fact::NotDropped { secs } => write!(f, "still connected after {secs} s of silence"),
             Fact::DroppedWithin { secs, event } => {
