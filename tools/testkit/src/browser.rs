@@ -24,11 +24,20 @@ type Socket = WebSocketStream<MaybeTlsStream<TcpStream>>;
 /// so that no call waits for an answer that cannot come.
 type Pending = Arc<std::sync::Mutex<Option<HashMap<u64, oneshot::Sender<Result<Value>>>>>>;
 
-/// Where Debian and other distributions install Chromium or Chrome.
-const CANDIDATES: &[&str] = &[
-    "/usr/bin/chromium",
-    "/usr/bin/chromium-browser",
-    "/usr/bin/google-chrome",
+/// The names Chromium and Chrome go by on the PATH.
+const NAMES: &[&str] = &[
+    "chromium",
+    "chromium-browser",
+    "google-chrome",
+    "chrome",
+    "chrome.exe",
+];
+
+/// Where macOS and Windows install them, off the PATH.
+const INSTALLED: &[&str] = &[
+    "/Applications/Chromium.app/Contents/MacOS/Chromium",
+    "/Applications/Google Chrome.app/Contents/MacOS/Google Chrome",
+    r"C:\Program Files\Google\Chrome\Application\chrome.exe",
 ];
 
 /// How long a single CDP command may take.
@@ -63,12 +72,14 @@ impl Drop for TempDir {
 }
 
 impl Browser {
-    /// The browser binary, if one is installed.
+    /// The browser binary, if one is installed: the first of [`NAMES`] on
+    /// the PATH, else one of the usual install locations.
     pub fn find() -> Option<PathBuf> {
-        CANDIDATES
-            .iter()
-            .map(PathBuf::from)
-            .find(|path| path.exists())
+        let path = std::env::var_os("PATH").unwrap_or_default();
+        std::env::split_paths(&path)
+            .flat_map(|dir| NAMES.iter().map(move |name| dir.join(name)))
+            .chain(INSTALLED.iter().map(PathBuf::from))
+            .find(|candidate| candidate.is_file())
     }
 
     /// Starts the browser found by [`Browser::find`] headless, with a fresh
