@@ -40,13 +40,7 @@ pub async fn broadcast(run: &mut Run) -> Result<()> {
             Err(event) => event.seen(),
         };
         let ok = event == Seen::Text(expected.into());
-        run.check(
-            Fact::Saw {
-                who: who.into(),
-                event,
-            },
-            ok,
-        );
+        run.saw(who, event, ok);
     }
     Ok(())
 }
@@ -60,13 +54,7 @@ pub async fn refused(run: &mut Run, uid: Option<&str>) -> Result<()> {
         Connection::Open(mut client) => client.next_event(REPLY).await.seen(),
     };
     let ok = matches!(&event, Seen::Close { code: POLICY, reason } if !reason.is_empty());
-    run.check(
-        Fact::Saw {
-            who: "the client".into(),
-            event,
-        },
-        ok,
-    );
+    run.saw("the client", event, ok);
     run.check_healthy().await?;
     Ok(())
 }
@@ -79,13 +67,7 @@ pub async fn query_string_uid(run: &mut Run) -> Result<()> {
     let mut client = match Client::open(&url, None).await? {
         Connection::Open(client) => client,
         Connection::Refused(status) => {
-            run.check(
-                Fact::Saw {
-                    who: who.into(),
-                    event: Seen::Refused(status),
-                },
-                false,
-            );
+            run.saw(who, Seen::Refused(status), false);
             return Ok(());
         }
     };
@@ -96,12 +78,6 @@ pub async fn query_string_uid(run: &mut Run) -> Result<()> {
         Err(event) => event.seen(),
     };
     let ok = matches!(event, Seen::Text(_));
-    run.check(
-        Fact::Saw {
-            who: who.into(),
-            event,
-        },
-        ok,
-    );
+    run.saw(who, event, ok);
     Ok(())
 }

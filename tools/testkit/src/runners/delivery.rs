@@ -365,13 +365,7 @@ pub async fn slow_reader(run: &mut Run) -> Result<()> {
     run.step("reading what user 1 got");
     let slow_saw = slow.next_non_text(REPLY).await.seen();
     let told = matches!(slow_saw, Seen::Close { .. });
-    run.check(
-        Fact::Saw {
-            who: "user 1".into(),
-            event: slow_saw,
-        },
-        told,
-    );
+    run.saw("user 1", slow_saw, told);
     run.check_others_chat(&mut [("2", &mut talker)], false)
         .await?;
     Ok(())

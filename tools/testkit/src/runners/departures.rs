@@ -16,13 +16,7 @@ pub async fn user_leaves(run: &mut Run) -> Result<()> {
     run.step("user 1 closes politely");
     let answer = one.close_politely("bye", REPLY).await.seen();
     let polite = answer == Seen::close(1000, "bye");
-    run.check(
-        Fact::Saw {
-            who: "user 1".into(),
-            event: answer,
-        },
-        polite,
-    );
+    run.saw("user 1", answer, polite);
     // The session reports its end before it answers the close, so a notice
     // that user 1 left comes before anything user 2 sends now.
     run.check_others_chat(&mut [("2", &mut two)], true).await?;
@@ -77,13 +71,7 @@ pub async fn empty_close_frame(run: &mut Run) -> Result<()> {
     // RFC 6455 asks the server to answer a close frame with one of its own.
     let answer = one.next_non_text(REPLY).await.seen();
     let answered = matches!(answer, Seen::Close { .. } | Seen::EmptyClose);
-    run.check(
-        Fact::Saw {
-            who: "user 1".into(),
-            event: answer,
-        },
-        answered,
-    );
+    run.saw("user 1", answer, answered);
     // A client that gets no answer gives up and hangs up, as browsers do.
     one.vanish();
     if !run.check_idle("user 1 hung up").await? {
@@ -105,26 +93,14 @@ pub async fn same_uid_twice(run: &mut Run) -> Result<()> {
         Err(event) => event.seen(),
     };
     let chats = newer_saw == Seen::Text(echo.into());
-    run.check(
-        Fact::Saw {
-            who: "the newer connection".into(),
-            event: newer_saw,
-        },
-        chats,
-    );
+    run.saw("the newer connection", newer_saw, chats);
     if !run.check_idle("the second connection").await? {
         return Ok(());
     }
     run.step("reading what the older connection got");
     let older_saw = older.next_non_text(REPLY).await.seen();
     let closed = matches!(older_saw, Seen::Close { .. } | Seen::EmptyClose);
-    run.check(
-        Fact::Saw {
-            who: "the older connection".into(),
-            event: older_saw,
-        },
-        closed,
-    );
+    run.saw("the older connection", older_saw, closed);
     run.check_others_chat(&mut [("1", &mut newer), ("2", &mut two)], false)
         .await?;
     Ok(())
@@ -194,13 +170,7 @@ pub async fn half_open_client(run: &mut Run) -> Result<()> {
     };
     run.check(fact, in_time);
     for notice in notices {
-        run.check(
-            Fact::Saw {
-                who: "user 2".into(),
-                event: Seen::Text(notice.into()),
-            },
-            true,
-        );
+        run.saw("user 2", Seen::Text(notice.into()), true);
     }
     // The session reported its end before it closed the connection, so a
     // notice not read yet comes before user 2's next echo.

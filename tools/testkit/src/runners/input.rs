@@ -3,8 +3,8 @@
 
 use super::{REPLY, Run};
 use anyhow::Result;
+use scenarios::Seen;
 use scenarios::params::{FRAGMENT_KIB, OVERSIZED_KIB};
-use scenarios::{Fact, Seen};
 
 /// "Message too big".
 const TOO_BIG: u16 = 1009;
@@ -35,13 +35,7 @@ pub async fn oversized_frame(run: &mut Run) -> Result<()> {
         ("the sender of fragments", seen_pieces.seen()),
     ] {
         let ok = closed_with(&event, TOO_BIG);
-        run.check(
-            Fact::Saw {
-                who: who.into(),
-                event,
-            },
-            ok,
-        );
+        run.saw(who, event, ok);
     }
     // Whoever was closed is gone; the bystander must be able to go on.
     run.check_others_chat(&mut [("3", &mut bystander)], false)
@@ -62,13 +56,7 @@ pub async fn binary_frame(run: &mut Run) -> Result<()> {
         Err(event) => event.seen(),
     };
     let ok = closed_with(&event, UNSUPPORTED);
-    run.check(
-        Fact::Saw {
-            who: "user 1".into(),
-            event,
-        },
-        ok,
-    );
+    run.saw("user 1", event, ok);
     run.check_others_chat(&mut [("2", &mut bystander)], false)
         .await?;
     Ok(())

@@ -19,7 +19,7 @@ use crate::platform;
 use crate::server::Server;
 use anyhow::{Context, Result, anyhow};
 use scenarios::params::{REPLY_SECS, SPIN_SHARE, SPIN_WINDOW_MS};
-use scenarios::{Fact, Scenario, Seen, Verdict};
+use scenarios::{Fact, Scenario, Seen, Text, Verdict};
 use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -71,6 +71,13 @@ impl Run {
         self.all_ok &= ok;
         self.facts.push(fact);
         ok
+    }
+
+    /// Records that `who` saw `event`, and whether that is what a user
+    /// would expect. Returns `ok`.
+    pub fn saw(&mut self, who: impl Into<Text>, event: Seen, ok: bool) -> bool {
+        let who = who.into();
+        self.check(Fact::Saw { who, event }, ok)
     }
 
     /// Records a measurement that varies from run to run.
@@ -210,14 +217,7 @@ impl Run {
             match client.next_event(REPLY).await {
                 Event::Text(text) if text == echo => return Ok(Ok(())),
                 Event::Text(text) if notices && is_leave_notice(&text) => {
-                    let who = format!("user {uid}").into();
-                    self.check(
-                        Fact::Saw {
-                            who,
-                            event: Seen::Text(text.into()),
-                        },
-                        true,
-                    );
+                    self.saw(format!("user {uid}"), Seen::Text(text.into()), true);
                 }
                 Event::Text(_) => {}
                 event => return Ok(Err(event)),

@@ -27,13 +27,7 @@ pub async fn shutdown(run: &mut Run) -> Result<()> {
     for (index, event) in seen.iter().enumerate() {
         let event = event.seen();
         let ok = matches!(&event, Seen::Close { code: GOING_AWAY, reason } if !reason.is_empty());
-        run.check(
-            Fact::Saw {
-                who: format!("client {}", index + 1).into(),
-                event,
-            },
-            ok,
-        );
+        run.saw(format!("client {}", index + 1), event, ok);
     }
     run.step("waiting for the process to exit");
     let left = limit.saturating_sub(started.elapsed());
