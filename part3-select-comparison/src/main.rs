@@ -1,10 +1,12 @@
 //! Checkpoint 3: part2 with the run loop of the actix `chat-actorless` example.
 //!
-//! Only `UserSession::run` changes: instead of merging the server channel and
+//! The session's run loop changes: instead of merging the server channel and
 //! the client stream into one stream, it nests `futures_util::future::select`
-//! over them and a heartbeat tick, as the example does. Everything else is
-//! part2's, defects included, so the scenario table shows which defects the
-//! loop style removes and which live elsewhere.
+//! over them and a heartbeat tick, as the example does, and so the helper
+//! enum and methods part2's loop needed are gone and the heartbeat constants
+//! are new. The server task, the handler and `main` are part2's, defects
+//! included, so the scenario table shows which defects the loop style removes
+//! and which live elsewhere.
 
 use actix_web::{App, Error, HttpRequest, HttpResponse, HttpServer, Responder, web};
 use actix_ws::{CloseReason, Message, MessageStream};

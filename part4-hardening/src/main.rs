@@ -2,11 +2,12 @@
 //!
 //! The shape is still the blog's: one chat server task owns the map of users,
 //! and one session task per connection talks to its client. What changes is
-//! what each side does when the other misbehaves: every queue is bounded, every
-//! ending is reported, every write can be cancelled, and the process says
-//! goodbye to its clients before it exits. Each fix carries a `Fix:` comment.
-//! New features: the uid may come from the query string, `/` serves a browser
-//! client, and the chat announces who joins and who leaves.
+//! what each side does when the other misbehaves: every user's queue is
+//! bounded, every ending is reported, every write can be cancelled, pages from
+//! other sites are turned away, and the process says goodbye to its clients
+//! before it exits. Each fix carries a `Fix:` comment. New features: the uid
+//! may come from the query string, `/` serves a browser client, and the chat
+//! announces who joins and who leaves.
 
 use actix_web::{App, Error, HttpRequest, HttpResponse, HttpServer, Responder, web};
 use actix_ws::{AggregatedMessage, AggregatedMessageStream, CloseCode, CloseReason, ProtocolError};
@@ -445,12 +446,61 @@ fn get_uid(req: &HttpRequest) -> Option<i32> {
 }
 // ANCHOR_END: uid
 
+// ANCHOR: origin
+/// Origins other than the server's own whose pages may open the chat, from
+/// `ALLOWED_ORIGINS` (comma-separated, such as `https://chat.example`).
+#[derive(Clone)]
+struct AllowedOrigins(Arc<[String]>);
+
+/// The body of the 403 for a page from another site.
+const FOREIGN_ORIGIN: &str = "this chat accepts WebSockets from its own pages only";
+
+impl AllowedOrigins {
+    fn from_env() -> Self {
+        Self::parse(&std::env::var("ALLOWED_ORIGINS").unwrap_or_default())
+    }
+
+    fn parse(list: &str) -> Self {
+        let origins: Vec<String> = list
+            .split(',')
+            .map(|origin| origin.trim().trim_end_matches('/').to_string())
+            .filter(|origin| !origin.is_empty())
+            .collect();
+        Self(origins.into())
+    }
+
+    /// Fix: a browser sends the `Origin` of the page that opens a WebSocket,
+    /// and nothing else stops a page on any site from opening this chat with
+    /// a uid of its choosing. The server's own pages, and the origins listed
+    /// in `ALLOWED_ORIGINS`, may; a client that sends no `Origin` is not a
+    /// browser page, and may too.
+    fn allow(&self, req: &HttpRequest) -> bool {
+        let Some(origin) = req.headers().get(actix_web::http::header::ORIGIN) else {
+            return true;
+        };
+        let Ok(origin) = origin.to_str() else {
+            return false;
+        };
+        let own_host = req.connection_info().host().to_string();
+        let is_own = origin
+            .split_once("://")
+            .is_some_and(|(_scheme, host)| host == own_host);
+        is_own || self.0.iter().any(|allowed| allowed == origin)
+    }
+}
+// ANCHOR_END: origin
+
 // ANCHOR: chat-ws
 async fn chat_ws(
     req: HttpRequest,
     stream: web::Payload,
     session_factory: web::Data<UserSessionFactory>,
+    allowed_origins: web::Data<AllowedOrigins>,
 ) -> Result<HttpResponse, Error> {
+    // Fix: refused before the upgrade, with a status a browser reports.
+    if !allowed_origins.allow(&req) {
+        return Ok(HttpResponse::Forbidden().body(FOREIGN_ORIGIN));
+    }
     let (res, session, msg_stream) = actix_ws::handle(&req, stream)?;
     let Some(uid) = get_uid(&req) else {
         // Fix: 1008 (policy) with a reason that says what to send, instead of
@@ -566,16 +616,18 @@ async fn main() -> std::io::Result<()> {
     };
 
     log::info!("Server will be live on http://{host}:{port}");
+    let allowed_origins = AllowedOrigins::from_env();
     let http_server = HttpServer::new(move || {
         App::new()
             .app_data(web::Data::new(session_factory.clone()))
+            .app_data(web::Data::new(allowed_origins.clone()))
             .service(web::resource("/").route(web::get().to(index)))
             .service(web::resource("/healthcheck").route(web::get().to(healthcheck)))
             .service(web::resource("/ws").route(web::get().to(chat_ws)))
     })
     .workers(2)
-    // Fix: actix-web's own handlers would wait 30 s for open WebSockets and
-    // never tell the clients; ours close them first (see `signals`).
+    // Fix: on SIGTERM actix-web's own handlers would wait 30 s for open
+    // WebSockets and never tell the clients; ours close them first (see `signals`).
     .disable_signals()
     .shutdown_timeout(SHUTDOWN_TIMEOUT_SECS)
     .bind((host.as_str(), port))?
@@ -613,6 +665,30 @@ mod tests {
         assert_eq!(
             NO_SIGN_OF_LIFE,
             format!("no sign of life for {} s", CLIENT_TIMEOUT.as_secs())
+        );
+    }
+
+    #[test]
+    fn origins_own_listed_absent_and_foreign() {
+        use actix_web::test::TestRequest;
+        let allowed = AllowedOrigins::parse(" https://chat.example/ , ");
+        let from = |origin: Option<&str>| {
+            let mut req = TestRequest::default().insert_header(("host", "127.0.0.1:5000"));
+            if let Some(origin) = origin {
+                req = req.insert_header(("origin", origin));
+            }
+            allowed.allow(&req.to_http_request())
+        };
+        assert!(from(None), "a terminal client sends no Origin");
+        assert!(from(Some("http://127.0.0.1:5000")), "the server's own page");
+        assert!(
+            from(Some("https://chat.example")),
+            "listed in ALLOWED_ORIGINS"
+        );
+        assert!(!from(Some("https://elsewhere.example")));
+        assert!(
+            !from(Some("http://127.0.0.1:5001")),
+            "another port is another site"
         );
     }
 

@@ -48,16 +48,79 @@ fn log_has(line: &str) -> String {
     )
 }
 
+/// Whether a browser is installed; without one the test skips, unless
+/// REQUIRE_BROWSER=1 makes that a failure.
+fn have_browser() -> bool {
+    if Browser::find().is_some() {
+        return true;
+    }
+    if std::env::var("REQUIRE_BROWSER").as_deref() == Ok("1") {
+        panic!("REQUIRE_BROWSER=1 but no Chromium is installed (apt-get install chromium)");
+    }
+    eprintln!(
+        "skipping the browser test: no Chromium found (install Debian's `chromium` package; \
+         set REQUIRE_BROWSER=1 to make this a failure)"
+    );
+    false
+}
+
+/// Opens a WebSocket to `url` from `page` and waits for its fate: whether
+/// it opened, or closed without ever opening (how a browser reports a
+/// refused upgrade).
+/// `name` keeps the answers of several calls on one page apart.
+async fn websocket_fate(page: &Page, name: &str, url: &str) -> String {
+    let url = js_string(url);
+    page.eval(&format!(
+        "{{
+           window.{name} = 'pending';
+           const ws = new WebSocket({url});
+           ws.onopen = () => {{ window.{name} = 'opened'; ws.close(); }};
+           ws.onclose = () => {{ if (window.{name} === 'pending') window.{name} = 'refused'; }};
+         }}"
+    ))
+    .await
+    .expect("opening a WebSocket from the page");
+    page.wait_until(&format!("window.{name} !== 'pending'"), WAIT)
+        .await
+        .expect("the WebSocket opens or fails");
+    let fate = page
+        .eval(&format!("window.{name}"))
+        .await
+        .expect("reading the result");
+    fate.as_str().unwrap_or_default().to_string()
+}
+
+#[test]
+fn a_page_from_another_site_cannot_join() {
+    if !have_browser() {
+        return;
+    }
+    testkit::block_on(async {
+        let chat = Server::start(BINARY).await.expect("the chat starts");
+        // Another part4 on another port serves a page of another origin.
+        let elsewhere = Server::start(BINARY).await.expect("the other site starts");
+        let browser = Browser::launch().await.expect("the browser starts");
+        let page = browser
+            .open(&format!("http://{}/", elsewhere.addr()))
+            .await
+            .expect("the other site's page opens");
+        page.wait_until("document.getElementById('connect') !== null", WAIT)
+            .await
+            .expect("the page loads");
+        // The same page may open its own server's chat: the check is the origin.
+        let own = websocket_fate(&page, "own", &format!("{}?uid=8", elsewhere.ws_url())).await;
+        assert_eq!(own, "opened", "a page could not open its own server's chat");
+        let foreign = websocket_fate(&page, "foreign", &format!("{}?uid=9", chat.ws_url())).await;
+        assert_eq!(
+            foreign, "refused",
+            "a page from another site joined the chat"
+        );
+    });
+}
+
 #[test]
 fn two_tabs_chat_through_the_page() {
-    if Browser::find().is_none() {
-        if std::env::var("REQUIRE_BROWSER").as_deref() == Ok("1") {
-            panic!("REQUIRE_BROWSER=1 but no Chromium is installed (apt-get install chromium)");
-        }
-        eprintln!(
-            "skipping the browser test: no Chromium found (install Debian's `chromium` package; \
-             set REQUIRE_BROWSER=1 to make this a failure)"
-        );
+    if !have_browser() {
         return;
     }
     testkit::block_on(async {

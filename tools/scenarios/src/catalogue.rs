@@ -50,6 +50,8 @@ pub mod params {
     pub const CROWD_EACH: usize = 20;
     /// Messages each of the two talkers sends in `leave-while-talking`.
     pub const TALK_EACH: usize = 1000;
+    /// The origin of a page on some other site, in `foreign-origin`.
+    pub const FOREIGN_ORIGIN: &str = "https://elsewhere.example";
     /// The uid given in the query string of `query-string-uid`.
     pub const QUERY_UID: u32 = 7;
 }
@@ -158,6 +160,10 @@ catalogue! {
     QueryStringUid = "query-string-uid", deadline 60 s,
         title ("`/ws?uid={QUERY_UID}` without a header: the user chats as uid {QUERY_UID}, as a \
                 browser client must");
+    /// A page from another site tries to open the chat.
+    ForeignOrigin = "foreign-origin", deadline 60 s,
+        title ("an upgrade with `Origin: {FOREIGN_ORIGIN}` is refused with HTTP 403; one with the \
+                server's own origin chats");
     /// SIGTERM while clients are connected.
     Shutdown = "shutdown", deadline 60 s,
         title ("SIGTERM with {SHUTDOWN_CLIENTS} clients connected: each receives a 1001 close \

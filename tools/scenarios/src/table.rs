@@ -445,6 +445,18 @@ pub fn row(scenario: Scenario) -> Row {
                 Seen::text("[UID: 7]: from a browser"),
             )]),
         },
+        Scenario::ForeignOrigin => Row {
+            part1: NO_WS_ROUTE,
+            part2: ANY_ORIGIN,
+            part3: ANY_ORIGIN,
+            part4: Expect::Works(list![
+                Fact::saw("a page from another site", Seen::Refused(403)),
+                Fact::saw(
+                    "a page from the server itself",
+                    Seen::text("[UID: 8]: from the server's own page")
+                ),
+            ]),
+        },
         Scenario::Shutdown => Row {
             part1: NO_WS_ROUTE,
             part2: NO_GOODBYE,
@@ -488,6 +500,15 @@ const CROWD_DELIVERED: Expect = Expect::Works(list![Fact::delivered(
     "every client",
     CROWD_SENDERS * CROWD_EACH
 )]);
+const ANY_ORIGIN: Expect = Expect::Defect {
+    label: "any site",
+    why: "the upgrade never looks at `Origin`, so a page on any site a visitor opens can join \
+          the chat from their browser, under a uid of its choosing",
+    shows: list![Fact::saw(
+        "a page from another site",
+        Seen::text("[UID: 9]: from another site")
+    )],
+};
 const BINARY_IGNORED: Expect = Expect::Defect {
     label: "ignored",
     why: "a binary message is dropped without a word; RFC 6455 names 1003 for data an endpoint \

@@ -84,13 +84,24 @@ pub enum Connection {
 impl Client {
     /// Opens `url`, sending `uid` as the `uid` request header when given.
     pub async fn open(url: &str, uid: Option<&str>) -> Result<Connection> {
+        match uid {
+            Some(uid) => Self::open_with(url, &[("uid", uid)]).await,
+            None => Self::open_with(url, &[]).await,
+        }
+    }
+
+    /// Opens `url` with these extra request headers, such as `uid` or `Origin`.
+    pub async fn open_with(url: &str, headers: &[(&str, &str)]) -> Result<Connection> {
         let mut request = url
             .into_client_request()
             .with_context(|| format!("building a request for {url}"))?;
-        if let Some(uid) = uid {
-            let value =
-                HeaderValue::from_str(uid).context("the uid is not a valid header value")?;
-            request.headers_mut().insert("uid", value);
+        for (name, value) in headers {
+            let value = HeaderValue::from_str(value)
+                .with_context(|| format!("{value:?} is not a valid {name} header"))?;
+            let name =
+                tokio_tungstenite::tungstenite::http::HeaderName::from_bytes(name.as_bytes())
+                    .with_context(|| format!("{name:?} is not a header name"))?;
+            request.headers_mut().insert(name, value);
         }
         match connect_async(request).await {
             Ok((ws, _response)) => Ok(Connection::Open(Box::new(Client { ws }))),

@@ -3,7 +3,7 @@
 use super::{REPLY, Run};
 use crate::client::{Client, Connection};
 use anyhow::Result;
-use scenarios::params::QUERY_UID;
+use scenarios::params::{FOREIGN_ORIGIN, QUERY_UID};
 use scenarios::{Fact, Seen};
 
 /// RFC 6455 section 7.4.1: "policy violation", the generic refusal.
@@ -80,4 +80,39 @@ pub async fn query_string_uid(run: &mut Run) -> Result<()> {
     let ok = matches!(event, Seen::Text(_));
     run.saw(who, event, ok);
     Ok(())
+}
+
+/// A browser names the page's origin; the server must refuse other sites'
+/// pages before the upgrade, and still serve its own.
+pub async fn foreign_origin(run: &mut Run) -> Result<()> {
+    run.step("a page from another site opens the chat");
+    let url = run.server().ws_url();
+    let foreign = chat_once(&url, "9", FOREIGN_ORIGIN, "from another site").await?;
+    let refused = foreign == Seen::Refused(403);
+    if !run.saw("a page from another site", foreign, refused) {
+        return Ok(());
+    }
+    run.step("a page from the server itself opens the chat");
+    let own = format!("http://{}", run.server().addr());
+    let line = "from the server's own page";
+    let seen = chat_once(&url, "8", &own, line).await?;
+    let chats = seen == Seen::Text(format!("[UID: 8]: {line}").into());
+    run.saw("a page from the server itself", seen, chats);
+    Ok(())
+}
+
+/// Opens `url` as `uid` with `origin`, sends `line` and returns what came
+/// back: its echo, a close, or the refusal of the upgrade.
+async fn chat_once(url: &str, uid: &str, origin: &str, line: &str) -> Result<Seen> {
+    let headers = [("uid", uid), ("origin", origin)];
+    let mut client = match Client::open_with(url, &headers).await? {
+        Connection::Open(client) => client,
+        Connection::Refused(status) => return Ok(Seen::Refused(status)),
+    };
+    client.send_text(line).await?;
+    let echo = format!("[UID: {uid}]: {line}");
+    Ok(match client.wait_for_text(&echo, REPLY).await {
+        Ok(()) => Seen::Text(echo.into()),
+        Err(event) => event.seen(),
+    })
 }

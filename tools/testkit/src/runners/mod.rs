@@ -283,6 +283,7 @@ async fn act(scenario: Scenario, binary: &Path, step: Arc<Mutex<String>>) -> Res
         Scenario::MissingUid => admission::refused(&mut run, None).await,
         Scenario::NonNumericUid => admission::refused(&mut run, Some("abc")).await,
         Scenario::QueryStringUid => admission::query_string_uid(&mut run).await,
+        Scenario::ForeignOrigin => admission::foreign_origin(&mut run).await,
         Scenario::UserLeaves => departures::user_leaves(&mut run).await,
         Scenario::ClientVanishes => departures::client_vanishes(&mut run).await,
         Scenario::VanishNeighbours => departures::vanish_neighbours(&mut run).await,
