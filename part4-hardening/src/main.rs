@@ -36,6 +36,13 @@ const CLIENT_TIMEOUT: Duration = Duration::from_secs(8);
 const CLOSE_TIMEOUT: Duration = Duration::from_secs(1);
 /// How long, in seconds, actix-web waits for connections once asked to stop.
 const SHUTDOWN_TIMEOUT_SECS: u64 = 2;
+/// Messages a user may send per second, on average (`RATE_LIMIT_PER_SEC`
+/// overrides it; 0 turns the input limit off).
+const RATE_LIMIT_PER_SEC: u32 = 10;
+/// Messages a user may send at once before the rate applies (`RATE_LIMIT_BURST`).
+const RATE_LIMIT_BURST: u32 = 20;
+/// Bytes a user may send per second, for each message of the rate above.
+const BYTES_PER_MESSAGE: u32 = 4 * 1024;
 
 // Close reasons. Each must fit a control frame: at most 123 bytes.
 const UID_REQUIRED: &str =
@@ -45,6 +52,7 @@ const TOO_SLOW: &str = "too slow: 256 messages were waiting";
 const TOO_BIG: &str = "messages are limited to 65536 bytes";
 const TEXT_ONLY: &str = "only text messages are supported";
 const NO_SIGN_OF_LIFE: &str = "no sign of life for 8 s";
+const TOO_FAST: &str = "kept sending too fast after a warning";
 const SHUTTING_DOWN: &str = "server is shutting down";
 // ANCHOR_END: limits
 
@@ -104,7 +112,7 @@ struct WebSocketServer {
 
 // ANCHOR: server-impl
 impl WebSocketServer {
-    fn new() -> (Self, UserSessionFactory) {
+    fn new(rate_limit: Option<RateLimit>) -> (Self, UserSessionFactory) {
         let (ws_server_sender, ws_server_receiver) = mpsc::unbounded_channel::<WebSocketCommands>();
         let server = Self {
             session_store: SessionStore::new(),
@@ -113,6 +121,7 @@ impl WebSocketServer {
         let session_factory = UserSessionFactory {
             ws_server_sender,
             next_conn_id: Arc::new(AtomicU64::new(0)),
+            rate_limit,
         };
         (server, session_factory)
     }
@@ -240,6 +249,8 @@ struct UserSessionFactory {
     ws_server_sender: mpsc::UnboundedSender<WebSocketCommands>,
     /// Shared by the workers' clones, so ids are unique in the process.
     next_conn_id: Arc<AtomicU64>,
+    /// Fix: every user's input is limited (`None`: not limited).
+    rate_limit: Option<RateLimit>,
 }
 
 impl UserSessionFactory {
@@ -252,6 +263,7 @@ impl UserSessionFactory {
             conn_id,
             ws_server_sender,
             session,
+            limiter: self.rate_limit.map(RateLimit::buckets),
         }
     }
 }
@@ -263,6 +275,7 @@ struct UserSession {
     conn_id: ConnId,
     ws_server_sender: mpsc::UnboundedSender<WebSocketCommands>,
     session: actix_ws::Session,
+    limiter: Option<Limiter>,
 }
 // ANCHOR_END: session-struct
 
@@ -305,6 +318,125 @@ fn is_too_big(err: &ProtocolError) -> bool {
     }
 }
 // ANCHOR_END: is-too-big
+
+// ANCHOR: rate-limit
+/// Fix: a token bucket. It holds at most `burst` tokens and gains `rate`
+/// tokens a second; sending costs tokens, and what cannot be paid is refused.
+struct TokenBucket {
+    rate: f64,
+    burst: f64,
+    tokens: f64,
+    last: Instant,
+}
+
+impl TokenBucket {
+    fn new(rate: f64, burst: f64) -> Self {
+        Self {
+            rate,
+            burst,
+            tokens: burst,
+            last: Instant::now(),
+        }
+    }
+
+    fn refill(&mut self) {
+        let now = Instant::now();
+        let earned = now.duration_since(self.last).as_secs_f64() * self.rate;
+        self.tokens = (self.tokens + earned).min(self.burst);
+        self.last = now;
+    }
+}
+
+/// How fast one user may send: messages, and bytes so that a few large
+/// messages cannot do what many small ones may not.
+#[derive(Clone, Copy)]
+struct RateLimit {
+    per_sec: u32,
+    burst: u32,
+}
+
+impl RateLimit {
+    /// From `RATE_LIMIT_PER_SEC` and `RATE_LIMIT_BURST`, or the defaults;
+    /// `None` when the rate is 0 (load tests lift the limit that way).
+    fn from_env() -> std::io::Result<Option<Self>> {
+        let read = |name: &str, default: u32| match std::env::var(name) {
+            Ok(value) => value.parse::<u32>().map_err(|_| {
+                std::io::Error::new(
+                    std::io::ErrorKind::InvalidInput,
+                    format!("{name} must be a whole number, not {value:?}"),
+                )
+            }),
+            Err(_) => Ok(default),
+        };
+        let per_sec = read("RATE_LIMIT_PER_SEC", RATE_LIMIT_PER_SEC)?;
+        let burst = read("RATE_LIMIT_BURST", RATE_LIMIT_BURST)?.max(1);
+        Ok((per_sec > 0).then_some(Self { per_sec, burst }))
+    }
+
+    fn buckets(self) -> Limiter {
+        let bytes = f64::from(BYTES_PER_MESSAGE);
+        Limiter {
+            limit: self,
+            messages: TokenBucket::new(f64::from(self.per_sec), f64::from(self.burst)),
+            // A single message of the largest size always fits the burst.
+            bytes: TokenBucket::new(
+                f64::from(self.per_sec) * bytes,
+                (f64::from(self.burst) * bytes).max(MAX_MESSAGE_BYTES as f64),
+            ),
+            refused_in_a_row: 0,
+        }
+    }
+}
+
+/// One user's buckets, and how many messages in a row it had refused.
+struct Limiter {
+    limit: RateLimit,
+    messages: TokenBucket,
+    bytes: TokenBucket,
+    refused_in_a_row: u32,
+}
+
+/// What to do with a message, by the rate limit.
+enum Admit {
+    Send,
+    /// Refused; the first refusal in a row also warns the user.
+    Refuse {
+        warn: bool,
+    },
+    /// Refused, and the user kept going for another whole burst: close.
+    Close,
+}
+
+impl Limiter {
+    fn admit(&mut self, len: usize) -> Admit {
+        self.messages.refill();
+        self.bytes.refill();
+        let cost = len as f64;
+        if self.messages.tokens >= 1.0 && self.bytes.tokens >= cost {
+            self.messages.tokens -= 1.0;
+            self.bytes.tokens -= cost;
+            self.refused_in_a_row = 0;
+            return Admit::Send;
+        }
+        self.refused_in_a_row += 1;
+        if self.refused_in_a_row > self.limit.burst {
+            Admit::Close
+        } else {
+            Admit::Refuse {
+                warn: self.refused_in_a_row == 1,
+            }
+        }
+    }
+
+    /// The notice a user gets when its messages start being refused.
+    fn warning(&self) -> String {
+        format!(
+            "[server]: slow down: at most {} messages a second; messages are not being sent",
+            self.limit.per_sec
+        )
+    }
+}
+// ANCHOR_END: rate-limit
 
 impl UserSession {
     // ANCHOR: session-run
@@ -363,6 +495,25 @@ impl UserSession {
                     last_heartbeat = Instant::now();
                     match msg {
                         AggregatedMessage::Text(text) => {
+                            // Fix: a user who sends too fast is refused, warned once,
+                            // and closed if it keeps going; the others never wait.
+                            let admit = match &mut self.limiter {
+                                Some(limiter) => limiter.admit(text.len()),
+                                None => Admit::Send,
+                            };
+                            match admit {
+                                Admit::Send => {}
+                                Admit::Refuse { warn: false } => continue,
+                                Admit::Refuse { warn: true } => {
+                                    let warning = self.limiter.as_ref().map(Limiter::warning);
+                                    let text = self.session.text(warning.unwrap_or_default());
+                                    if let Err(reason) = write_or_kicked(text, &mut kicked).await {
+                                        break reason;
+                                    }
+                                    continue;
+                                }
+                                Admit::Close => break Some((CloseCode::Policy, TOO_FAST).into()),
+                            }
                             let sent = self.ws_server_sender.send(UserMessage {
                                 user_id,
                                 user_message: text.to_string(),
@@ -596,7 +747,7 @@ async fn main() -> std::io::Result<()> {
     let signal = shutdown_signal()?;
 
     // ANCHOR: spawn-server
-    let (websocket_server, session_factory) = WebSocketServer::new();
+    let (websocket_server, session_factory) = WebSocketServer::new(RateLimit::from_env()?);
     let ws_server_sender = session_factory.ws_server_sender.clone();
 
     let websocket_server = spawn(websocket_server.run());
@@ -669,6 +820,42 @@ mod tests {
     }
 
     #[test]
+    fn the_limiter_sends_a_burst_then_warns_once_then_closes() {
+        let limit = RateLimit {
+            per_sec: 1,
+            burst: 3,
+        };
+        let mut limiter = limit.buckets();
+        for _ in 0..3 {
+            assert!(matches!(limiter.admit(10), Admit::Send));
+        }
+        assert!(matches!(limiter.admit(10), Admit::Refuse { warn: true }));
+        assert!(matches!(limiter.admit(10), Admit::Refuse { warn: false }));
+        assert!(matches!(limiter.admit(10), Admit::Refuse { warn: false }));
+        assert!(matches!(limiter.admit(10), Admit::Close));
+        // A large message costs its bytes: the byte bucket holds one of the
+        // largest, and then another must wait.
+        let mut limiter = limit.buckets();
+        assert!(matches!(limiter.admit(MAX_MESSAGE_BYTES), Admit::Send));
+        assert!(matches!(
+            limiter.admit(MAX_MESSAGE_BYTES),
+            Admit::Refuse { warn: true }
+        ));
+    }
+
+    #[test]
+    fn a_bucket_refills_at_its_rate_up_to_its_burst() {
+        let mut bucket = TokenBucket::new(10.0, 2.0);
+        bucket.tokens = 0.0;
+        bucket.last -= Duration::from_millis(150);
+        bucket.refill();
+        assert!((1.4..1.7).contains(&bucket.tokens), "{}", bucket.tokens);
+        bucket.last -= Duration::from_secs(10);
+        bucket.refill();
+        assert_eq!(bucket.tokens, 2.0);
+    }
+
+    #[test]
     fn origins_own_listed_absent_and_foreign() {
         use actix_web::test::TestRequest;
         let allowed = AllowedOrigins::parse(" https://chat.example/ , ");
@@ -695,6 +882,7 @@ mod tests {
     #[test]
     fn reasons_fit_a_close_frame() {
         for reason in [
+            TOO_FAST,
             UID_REQUIRED,
             REPLACED,
             TOO_SLOW,

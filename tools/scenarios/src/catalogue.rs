@@ -50,6 +50,18 @@ pub mod params {
     pub const CROWD_EACH: usize = 20;
     /// Messages each of the two talkers sends in `leave-while-talking`.
     pub const TALK_EACH: usize = 1000;
+    /// Seconds the flooder floods in the fairness scenarios.
+    pub const FLOOD_SECS: u64 = 4;
+    /// Milliseconds between the lines of a user who chats at a normal pace.
+    pub const CHAT_EVERY_MS: u64 = 250;
+    /// Lines each of those users sends while the flood lasts.
+    pub const CHAT_LINES: usize = (FLOOD_SECS * 1000 / CHAT_EVERY_MS) as usize;
+    /// Milliseconds the reader of `flood-vs-reader` stops reading, twice.
+    pub const READER_PAUSE_MS: u64 = 1000;
+    /// Users chatting at a normal pace in `flood-vs-chat`.
+    pub const CHATTERS: usize = 3;
+    /// Seconds within which their lines must reach each of them.
+    pub const PROMPT_SECS: u64 = 2;
     /// The origin of a page on some other site, in `foreign-origin`.
     pub const FOREIGN_ORIGIN: &str = "https://elsewhere.example";
     /// The uid given in the query string of `query-string-uid`.
@@ -137,7 +149,7 @@ catalogue! {
     /// Many clients at once receive every message of a burst, in order.
     Burst = "burst", deadline 120 s,
         title ("{BURST_CLIENTS} clients connected at once each receive all of a \
-                {BURST_MESSAGES}-message burst, in order");
+                {BURST_MESSAGES}-message burst, in order (input rate limit lifted)");
     /// A client that never answers pings is dropped.
     HalfOpenClient = "half-open-client", deadline 60 s,
         title ("a client that never answers pings is dropped within {HALF_OPEN_LIMIT_SECS} s; \
@@ -146,7 +158,7 @@ catalogue! {
     SlowReader = "slow-reader", deadline 120 s,
         title ("user 1 stops reading while user 2 sends {SLOW_MESSAGES} messages of \
                 {SLOW_MESSAGE_BYTES} bytes: the server's memory grows by less than \
-                {SLOW_LIMIT_MIB} MiB and user 2 gets every echo");
+                {SLOW_LIMIT_MIB} MiB and user 2 gets every echo (input rate limit lifted)");
     /// A text message larger than the server's limit.
     OversizedFrame = "oversized-frame", deadline 60 s,
         title ("a {OVERSIZED_KIB} KiB text message, whole and in {FRAGMENT_KIB} KiB fragments: \
@@ -160,6 +172,17 @@ catalogue! {
     QueryStringUid = "query-string-uid", deadline 60 s,
         title ("`/ws?uid={QUERY_UID}` without a header: the user chats as uid {QUERY_UID}, as a \
                 browser client must");
+    /// One user floods while another reads with pauses.
+    FloodVsReader = "flood-vs-reader", deadline 60 s,
+        title ("user 1 sends as fast as it can for {FLOOD_SECS} s while user 2 reads, pausing \
+                {READER_PAUSE_MS} ms twice, and user 3 chats every {CHAT_EVERY_MS} ms: the \
+                flooder is closed with 1008, and user 2 stays and gets all of user 3's lines, in \
+                order");
+    /// Several users chat at a normal pace while one floods.
+    FloodVsChat = "flood-vs-chat", deadline 60 s,
+        title ("user 1 sends as fast as it can for {FLOOD_SECS} s while {CHATTERS} users chat every \
+                {CHAT_EVERY_MS} ms: the flooder is closed with 1008, and every line of theirs \
+                reaches each of them, in order, within {PROMPT_SECS} s");
     /// A page from another site tries to open the chat.
     ForeignOrigin = "foreign-origin", deadline 60 s,
         title ("an upgrade with `Origin: {FOREIGN_ORIGIN}` is refused with HTTP 403; one with the \
@@ -175,7 +198,7 @@ catalogue! {
     /// A user leaves while two others keep talking.
     LeaveWhileTalking = "leave-while-talking", deadline 90 s,
         title ("user 1 leaves while users 2 and 3 exchange {} messages: they receive all of \
-                them, in order", 2 * TALK_EACH);
+                them, in order (input rate limit lifted)", 2 * TALK_EACH);
 }
 
 impl Scenario {

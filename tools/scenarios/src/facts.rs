@@ -89,6 +89,16 @@ pub enum Fact {
         /// Who, such as `the 200 clients`.
         who: Text,
     },
+    /// Every message reached everyone named within this many seconds.
+    Prompt {
+        /// The limit.
+        secs: u64,
+    },
+    /// Some message took this many seconds or longer to reach someone.
+    Late {
+        /// The limit.
+        secs: u64,
+    },
     /// The server process exited after panicking.
     Crashed {
         /// The exit status, 101 for a panic that reached `main`.
@@ -197,6 +207,7 @@ impl Fact {
                 | Fact::Unresponsive
                 | Fact::OthersUnserved
                 | Fact::Undelivered { .. }
+                | Fact::Late { .. }
                 | Fact::NotDropped { .. }
                 | Fact::MemoryAbove { .. }
                 | Fact::StillRunning { .. }
@@ -336,6 +347,15 @@ impl fmt::Display for Fact {
             ),
             Fact::Undelivered { who } => {
                 write!(f, "some of {who} missed messages or got them out of order")
+            }
+            Fact::Prompt { secs } => {
+                write!(
+                    f,
+                    "every line reached every user within {secs} s of being sent"
+                )
+            }
+            Fact::Late { secs } => {
+                write!(f, "some line took {secs} s or longer to reach a user")
             }
             Fact::Crashed { status, panics } => {
                 write!(f, "the server process exited with status {status}")?;

@@ -97,6 +97,7 @@ const TOO_BIG: &str = "messages are limited to 65536 bytes";
 const TEXT_ONLY: &str = "only text messages are supported";
 const NO_SIGN_OF_LIFE: &str = "no sign of life for 8 s";
 const SHUTTING_DOWN: &str = "server is shutting down";
+const TOO_FAST: &str = "kept sending too fast after a warning";
 const USER_1_LEFT: &str = "[server]: user 1 left";
 
 const SEND_ERROR: &str = "called `Result::unwrap()` on an `Err` value: SendError { .. }";
@@ -445,6 +446,25 @@ pub fn row(scenario: Scenario) -> Row {
                 Seen::text("[UID: 7]: from a browser"),
             )]),
         },
+        Scenario::FloodVsReader => Row {
+            part1: NO_WS_ROUTE,
+            part2: FLOOD_UNLIMITED,
+            part3: FLOOD_UNLIMITED,
+            part4: Expect::Works(list![
+                Fact::saw("the flooder", Seen::close(1008, TOO_FAST)),
+                Fact::delivered("user 2 (who paused twice)", CHAT_LINES),
+            ]),
+        },
+        Scenario::FloodVsChat => Row {
+            part1: NO_WS_ROUTE,
+            part2: FLOOD_UNLIMITED,
+            part3: FLOOD_UNLIMITED,
+            part4: Expect::Works(list![
+                Fact::saw("the flooder", Seen::close(1008, TOO_FAST)),
+                Fact::delivered("every chatter", CHAT_LINES * CHATTERS),
+                Fact::Prompt { secs: PROMPT_SECS },
+            ]),
+        },
         Scenario::ForeignOrigin => Row {
             part1: NO_WS_ROUTE,
             part2: ANY_ORIGIN,
@@ -500,6 +520,12 @@ const CROWD_DELIVERED: Expect = Expect::Works(list![Fact::delivered(
     "every client",
     CROWD_SENDERS * CROWD_EACH
 )]);
+const FLOOD_UNLIMITED: Expect = Expect::Defect {
+    label: "unlimited",
+    why: "nothing limits what one user sends: every message of a flood goes to every user's \
+          queue, ahead of everyone else's chat",
+    shows: list![Fact::saw("the flooder", Seen::Nothing)],
+};
 const ANY_ORIGIN: Expect = Expect::Defect {
     label: "any site",
     why: "the upgrade never looks at `Origin`, so a page on any site a visitor opens can join \

@@ -39,10 +39,15 @@ impl Server {
     /// Starts `binary` with `HOST=127.0.0.1` and a free `PORT`, and waits until
     /// its `/healthcheck` answers.
     pub async fn start(binary: impl AsRef<Path>) -> Result<Server> {
+        Self::start_with(binary, &[]).await
+    }
+
+    /// Like [`Server::start`], with these extra environment variables.
+    pub async fn start_with(binary: impl AsRef<Path>, env: &[(&str, &str)]) -> Result<Server> {
         let binary = binary.as_ref();
         let mut last_error = None;
         for _ in 0..START_ATTEMPTS {
-            match Self::start_once(binary).await {
+            match Self::start_once(binary, env).await {
                 Ok(server) => return Ok(server),
                 // Another process may grab the port between our probe and the
                 // server's bind; only that case is worth another try.
@@ -56,7 +61,7 @@ impl Server {
             .with_context(|| format!("starting {} on a free port", binary.display()))
     }
 
-    async fn start_once(binary: &Path) -> Result<Server> {
+    async fn start_once(binary: &Path, env: &[(&str, &str)]) -> Result<Server> {
         crate::platform::raise_open_file_limit();
         let port = free_port()?;
         let mut command = Command::new(binary);
@@ -69,6 +74,7 @@ impl Server {
                 "RUST_LOG",
                 std::env::var("RUST_LOG").unwrap_or_else(|_| "info".into()),
             )
+            .envs(env.iter().copied())
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::piped())

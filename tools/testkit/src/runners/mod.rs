@@ -11,6 +11,7 @@
 mod admission;
 mod delivery;
 mod departures;
+mod fairness;
 mod input;
 mod shutdown;
 
@@ -260,8 +261,20 @@ async fn within_deadline<T>(
     }
 }
 
+/// The environment a scenario's server starts with. Scenarios that measure
+/// delivery send faster than a person types, so they lift part 4's input
+/// rate limit (their titles say so); the other checkpoints ignore it.
+fn server_env(scenario: Scenario) -> &'static [(&'static str, &'static str)] {
+    match scenario {
+        Scenario::Burst | Scenario::SlowReader | Scenario::LeaveWhileTalking => {
+            &[("RATE_LIMIT_PER_SEC", "0")]
+        }
+        _ => &[],
+    }
+}
+
 async fn act(scenario: Scenario, binary: &Path, step: Arc<Mutex<String>>) -> Result<Outcome> {
-    let server = Server::start(binary).await?;
+    let server = Server::start_with(binary, server_env(scenario)).await?;
     let mut run = Run {
         server,
         facts: Vec::new(),
@@ -284,6 +297,8 @@ async fn act(scenario: Scenario, binary: &Path, step: Arc<Mutex<String>>) -> Res
         Scenario::NonNumericUid => admission::refused(&mut run, Some("abc")).await,
         Scenario::QueryStringUid => admission::query_string_uid(&mut run).await,
         Scenario::ForeignOrigin => admission::foreign_origin(&mut run).await,
+        Scenario::FloodVsReader => fairness::flood_vs_reader(&mut run).await,
+        Scenario::FloodVsChat => fairness::flood_vs_chat(&mut run).await,
         Scenario::UserLeaves => departures::user_leaves(&mut run).await,
         Scenario::ClientVanishes => departures::client_vanishes(&mut run).await,
         Scenario::VanishNeighbours => departures::vanish_neighbours(&mut run).await,
