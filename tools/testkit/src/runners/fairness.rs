@@ -128,10 +128,7 @@ pub async fn flood_vs_reader(run: &mut Run) -> Result<()> {
     }
     match reader_got? {
         Ok((received, _)) => {
-            run.check(
-                Fact::delivered("user 2 (who paused twice)", received as usize),
-                true,
-            );
+            run.check(Fact::delivered("user 2 (who paused twice)", received), true);
         }
         Err(seen) => {
             run.saw("user 2 (who paused twice)", seen, false);
