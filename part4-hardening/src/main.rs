@@ -14,7 +14,7 @@ use actix_ws::{AggregatedMessage, AggregatedMessageStream, CloseCode, CloseReaso
 use futures_util::try_join;
 use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 use tokio::sync::{mpsc, oneshot};
 use tokio::{spawn, task::spawn_local};
@@ -26,6 +26,8 @@ const HEALTHCHECK_TEXT: &str = "rust-websocket-tutorial is live";
 const MAX_MESSAGE_BYTES: usize = 64 * 1024;
 /// How many messages may wait for one user before the user is dropped.
 const OUTBOX_CAPACITY: usize = 256;
+/// How many bytes may wait for one user before the user is dropped.
+const OUTBOX_BYTES: usize = 512 * 1024;
 /// A notice is skipped for a user who already has this many messages waiting.
 const NOTICE_MAX_WAITING: usize = 32;
 /// How often the session pings its client.
@@ -48,7 +50,7 @@ const BYTES_PER_MESSAGE: u32 = 4 * 1024;
 const UID_REQUIRED: &str =
     "a numeric uid is required: send a uid header or a ?uid= query parameter";
 const REPLACED: &str = "replaced by a newer connection with the same uid";
-const TOO_SLOW: &str = "too slow: 256 messages were waiting";
+const TOO_SLOW: &str = "too slow: more than 256 messages or 512 KiB were waiting";
 const TOO_BIG: &str = "messages are limited to 65536 bytes";
 const TEXT_ONLY: &str = "only text messages are supported";
 const NO_SIGN_OF_LIFE: &str = "no sign of life for 8 s";
@@ -67,6 +69,10 @@ struct UserHandle {
     /// Fix: bounded (`OUTBOX_CAPACITY`), so a reader that stops reading costs
     /// at most that many messages instead of unbounded memory.
     user_sender: mpsc::Sender<String>,
+    /// Fix: the bytes in that queue, added by the server as it sends and
+    /// taken off by the session as it receives: the queue is bounded in
+    /// bytes too (`OUTBOX_BYTES`), since 256 large messages are 16 MiB.
+    waiting_bytes: Arc<AtomicUsize>,
     /// Fix: tells the session why the server dropped it. A oneshot can never
     /// be full, so the server can send on it when the queue above is full.
     kick: oneshot::Sender<CloseReason>,
@@ -182,11 +188,20 @@ impl WebSocketServer {
             for (&user_id, user) in &self.session_store {
                 let sender = &user.user_sender;
                 let waiting = sender.max_capacity() - sender.capacity();
-                if kind == Broadcast::Notice && waiting >= NOTICE_MAX_WAITING {
+                let bytes = user.waiting_bytes.load(Ordering::Relaxed);
+                let over_bytes = bytes + message.len() > OUTBOX_BYTES;
+                if kind == Broadcast::Notice && (waiting >= NOTICE_MAX_WAITING || over_bytes) {
+                    continue;
+                }
+                if over_bytes {
+                    dropped.push((user_id, true));
                     continue;
                 }
                 match sender.try_send(message.clone()) {
-                    Ok(()) => {}
+                    Ok(()) => {
+                        user.waiting_bytes
+                            .fetch_add(message.len(), Ordering::Relaxed);
+                    }
                     Err(mpsc::error::TrySendError::Full(_)) => dropped.push((user_id, true)),
                     Err(mpsc::error::TrySendError::Closed(_)) => dropped.push((user_id, false)),
                 }
@@ -446,11 +461,13 @@ impl UserSession {
     async fn run(mut self, mut msg_stream: AggregatedMessageStream) {
         use WebSocketCommands::*;
         let (user_sender, mut session_receiver) = mpsc::channel::<String>(OUTBOX_CAPACITY);
+        let waiting_bytes = Arc::new(AtomicUsize::new(0));
         let (kick, mut kicked) = oneshot::channel();
         let user_id = self.user_id;
         let user_handle = UserHandle {
             conn_id: self.conn_id,
             user_sender,
+            waiting_bytes: Arc::clone(&waiting_bytes),
             kick,
         };
         // Fix: no `unwrap`; a server that has shut down refuses newcomers.
@@ -545,6 +562,7 @@ impl UserSession {
                         // The server dropped this user; it sent the reason first.
                         break kick_reason((&mut kicked).await);
                     };
+                    waiting_bytes.fetch_sub(msg.len(), Ordering::Relaxed);
                     let text = self.session.text(msg);
                     if let Err(reason) = write_or_kicked(text, &mut kicked).await {
                         break reason;
@@ -807,7 +825,10 @@ mod tests {
     fn reasons_agree_with_limits() {
         assert_eq!(
             TOO_SLOW,
-            format!("too slow: {OUTBOX_CAPACITY} messages were waiting")
+            format!(
+                "too slow: more than {OUTBOX_CAPACITY} messages or {} KiB were waiting",
+                OUTBOX_BYTES / 1024
+            )
         );
         assert_eq!(
             TOO_BIG,

@@ -34,6 +34,12 @@ pub mod params {
     pub const SLOW_MESSAGE_BYTES: usize = 2048;
     /// The server's memory may grow by less than this many MiB meanwhile.
     pub const SLOW_LIMIT_MIB: u64 = 16;
+    /// Messages the talker sends past the slow reader in `slow-reader-large`.
+    pub const LARGE_MESSAGES: usize = 400;
+    /// KiB in each of those: just under the 64 KiB a message may have.
+    pub const LARGE_MESSAGE_KIB: usize = 60;
+    /// The server's memory may grow by less than this many MiB meanwhile.
+    pub const LARGE_LIMIT_MIB: u64 = 8;
     /// The size of the text message in `oversized-frame`, in KiB.
     pub const OVERSIZED_KIB: usize = 100;
     /// The fragment size of its second sending, in KiB.
@@ -159,6 +165,11 @@ catalogue! {
         title ("user 1 stops reading while user 2 sends {SLOW_MESSAGES} messages of \
                 {SLOW_MESSAGE_BYTES} bytes: the server's memory grows by less than \
                 {SLOW_LIMIT_MIB} MiB and user 2 gets every echo (input rate limit lifted)");
+    /// A client that stops reading while others send large messages.
+    SlowReaderLarge = "slow-reader-large", deadline 120 s,
+        title ("user 1 stops reading while user 2 sends {LARGE_MESSAGES} messages of \
+                {LARGE_MESSAGE_KIB} KiB: the server's memory grows by less than \
+                {LARGE_LIMIT_MIB} MiB and user 2 gets every echo (input rate limit lifted)");
     /// A text message larger than the server's limit.
     OversizedFrame = "oversized-frame", deadline 60 s,
         title ("a {OVERSIZED_KIB} KiB text message, whole and in {FRAGMENT_KIB} KiB fragments: \

@@ -382,7 +382,7 @@ impl fmt::Display for Fact {
                 } else {
                     format!("each of the {users} users still connected")
                 };
-                write!(f, "{who} still got the echo of a message")
+                write!(f, "{who} got the echo of a message")
             }
             Fact::OthersUnserved => {
                 write!(

@@ -92,7 +92,7 @@ const UID_MISSING: &str = "uid is missing";
 const UID_REQUIRED: &str =
     "a numeric uid is required: send a uid header or a ?uid= query parameter";
 const REPLACED: &str = "replaced by a newer connection with the same uid";
-const TOO_SLOW: &str = "too slow: 256 messages were waiting";
+const TOO_SLOW: &str = "too slow: more than 256 messages or 512 KiB were waiting";
 const TOO_BIG: &str = "messages are limited to 65536 bytes";
 const TEXT_ONLY: &str = "only text messages are supported";
 const NO_SIGN_OF_LIFE: &str = "no sign of life for 8 s";
@@ -146,6 +146,13 @@ const UNBOUNDED: Expect = Expect::Defect {
     why: "every user's queue is unbounded: what a reader does not take piles up in server memory",
     shows: list![Fact::MemoryAbove {
         mib: SLOW_LIMIT_MIB,
+    }],
+};
+const UNBOUNDED_LARGE: Expect = Expect::Defect {
+    label: "grows",
+    why: "every user's queue is unbounded, in messages and in bytes",
+    shows: list![Fact::MemoryAbove {
+        mib: LARGE_LIMIT_MIB,
     }],
 };
 const HEADER_ONLY: Expect = Expect::Defect {
@@ -390,6 +397,20 @@ pub fn row(scenario: Scenario) -> Row {
                     mib: SLOW_LIMIT_MIB,
                 },
                 Fact::delivered("user 2", SLOW_MESSAGES),
+                Fact::saw("user 1", Seen::close(1008, TOO_SLOW)),
+                Fact::OthersChat { users: 1 },
+                Fact::Healthy,
+            ]),
+        },
+        Scenario::SlowReaderLarge => Row {
+            part1: NO_WS_ROUTE,
+            part2: UNBOUNDED_LARGE,
+            part3: UNBOUNDED_LARGE,
+            part4: Expect::Works(list![
+                Fact::MemoryBelow {
+                    mib: LARGE_LIMIT_MIB,
+                },
+                Fact::delivered("user 2", LARGE_MESSAGES),
                 Fact::saw("user 1", Seen::close(1008, TOO_SLOW)),
                 Fact::OthersChat { users: 1 },
                 Fact::Healthy,

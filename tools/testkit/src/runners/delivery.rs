@@ -302,12 +302,14 @@ pub async fn crowd(run: &mut Run) -> Result<()> {
 /// `uid`), keeping at most a window unanswered, and reads its own echoes so
 /// that the sender is never the slow one. Returns how many came back in order.
 async fn talk(client: &mut Client, uid: &str, count: usize, size: usize) -> Result<usize> {
-    const WINDOW: usize = 32;
+    // At most 32 messages or 256 KiB unanswered: a client that reads its
+    // echoes promptly, whatever the size of its messages.
+    let window = (256 * 1024 / size.max(1)).clamp(1, 32);
     let filler = "x".repeat(size.saturating_sub(16));
     let mut order = InOrder::new("talk ");
     let mut sent = 0;
     while order.from(uid) < count {
-        while sent < count && sent - order.from(uid) < WINDOW {
+        while sent < count && sent - order.from(uid) < window {
             client.send_text(&format!("talk {sent} {filler}")).await?;
             sent += 1;
         }
@@ -324,36 +326,43 @@ async fn talk(client: &mut Client, uid: &str, count: usize, size: usize) -> Resu
 }
 
 pub async fn slow_reader(run: &mut Run) -> Result<()> {
+    slow_reader_of(run, SLOW_MESSAGES, SLOW_MESSAGE_BYTES, SLOW_LIMIT_MIB).await
+}
+
+pub async fn slow_reader_large(run: &mut Run) -> Result<()> {
+    let size = LARGE_MESSAGE_KIB * 1024;
+    slow_reader_of(run, LARGE_MESSAGES, size, LARGE_LIMIT_MIB).await
+}
+
+/// User 1 stops reading while user 2 sends `count` messages of `size`
+/// bytes: the server's memory must grow by less than `limit_mib`.
+async fn slow_reader_of(run: &mut Run, count: usize, size: usize, limit_mib: u64) -> Result<()> {
     let mut slow = run.join("1").await?;
     let mut talker = run.join("2").await?;
     // From here on user 1 reads nothing until the flood is over.
     let pid = run.server().pid()?;
     let before = platform::rss_bytes(pid)?;
-    run.step("user 2 floods while user 1 does not read");
-    let echoed = talk(&mut talker, "2", SLOW_MESSAGES, SLOW_MESSAGE_BYTES).await?;
+    run.step("user 2 sends while user 1 does not read");
+    let echoed = talk(&mut talker, "2", count, size).await?;
     let after = platform::rss_bytes(pid)?;
     let growth = after.saturating_sub(before);
     run.figure(format!(
         "the server's memory grew by {:.1} MiB while user 1 did not read",
         growth as f64 / f64::from(1 << 20)
     ));
-    let below = growth < SLOW_LIMIT_MIB << 20;
+    let below = growth < limit_mib << 20;
     let fact = if below {
-        Fact::MemoryBelow {
-            mib: SLOW_LIMIT_MIB,
-        }
+        Fact::MemoryBelow { mib: limit_mib }
     } else {
-        Fact::MemoryAbove {
-            mib: SLOW_LIMIT_MIB,
-        }
+        Fact::MemoryAbove { mib: limit_mib }
     };
     if !run.check(fact, below) {
         return Ok(());
     }
-    if echoed == SLOW_MESSAGES {
-        run.check(Fact::delivered("user 2", SLOW_MESSAGES), true);
+    if echoed == count {
+        run.check(Fact::delivered("user 2", count), true);
     } else {
-        run.figure(format!("user 2 got {echoed} of its {SLOW_MESSAGES} echoes"));
+        run.figure(format!("user 2 got {echoed} of its {count} echoes"));
         run.check(
             Fact::Undelivered {
                 who: "user 2".into(),

@@ -266,9 +266,10 @@ async fn within_deadline<T>(
 /// rate limit (their titles say so); the other checkpoints ignore it.
 fn server_env(scenario: Scenario) -> &'static [(&'static str, &'static str)] {
     match scenario {
-        Scenario::Burst | Scenario::SlowReader | Scenario::LeaveWhileTalking => {
-            &[("RATE_LIMIT_PER_SEC", "0")]
-        }
+        Scenario::Burst
+        | Scenario::SlowReader
+        | Scenario::SlowReaderLarge
+        | Scenario::LeaveWhileTalking => &[("RATE_LIMIT_PER_SEC", "0")],
         _ => &[],
     }
 }
@@ -309,6 +310,7 @@ async fn act(scenario: Scenario, binary: &Path, step: Arc<Mutex<String>>) -> Res
         Scenario::Crowd => delivery::crowd(&mut run).await,
         Scenario::LeaveWhileTalking => delivery::leave_while_talking(&mut run).await,
         Scenario::SlowReader => delivery::slow_reader(&mut run).await,
+        Scenario::SlowReaderLarge => delivery::slow_reader_large(&mut run).await,
         Scenario::OversizedFrame => input::oversized_frame(&mut run).await,
         Scenario::BinaryFrame => input::binary_frame(&mut run).await,
         Scenario::Shutdown => shutdown::shutdown(&mut run).await,
