@@ -12,7 +12,7 @@
 use actix_web::{App, Error, HttpRequest, HttpResponse, HttpServer, Responder, web};
 use actix_ws::{AggregatedMessage, AggregatedMessageStream, CloseCode, CloseReason, ProtocolError};
 use futures_util::try_join;
-use std::collections::{HashMap, VecDeque};
+use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
@@ -30,6 +30,10 @@ const OUTBOX_CAPACITY: usize = 256;
 const OUTBOX_BYTES: usize = 512 * 1024;
 /// A notice is skipped for a user who already has this many messages waiting.
 const NOTICE_MAX_WAITING: usize = 32;
+/// How often who joined and who left is announced, summarised.
+const PRESENCE_INTERVAL: Duration = Duration::from_millis(500);
+/// Up to this many names, a presence notice names the users; past it, it counts them.
+const PRESENCE_NAMES: usize = 3;
 /// How often the session pings its client.
 const HEARTBEAT_INTERVAL: Duration = Duration::from_secs(3);
 /// A client that has sent no frame at all for this long is dropped.
@@ -113,8 +117,76 @@ enum WebSocketCommands {
 struct WebSocketServer {
     session_store: SessionStore,
     ws_server_receiver: mpsc::UnboundedReceiver<WebSocketCommands>,
+    /// Fix: joins and departures not announced yet.
+    presence: Presence,
 }
 // ANCHOR_END: server-struct
+
+// ANCHOR: presence
+/// Fix: who joined and who left since the last announcement. Announcing
+/// every join to everyone at once costs the square of the room when
+/// everyone reconnects together (after a restart, say): 5,000 joins are 25
+/// million notices. So announcements are throttled: a change in a quiet
+/// room is announced at once, and changes that follow within
+/// `PRESENCE_INTERVAL` are gathered and announced together, so a burst of
+/// joins costs one notice per user per interval.
+#[derive(Default)]
+struct Presence {
+    joined: BTreeSet<i32>,
+    left: BTreeSet<i32>,
+    last_announced: Option<Instant>,
+}
+
+impl Presence {
+    /// Whether the room has been quiet long enough to announce at once.
+    fn quiet(&self) -> bool {
+        self.last_announced
+            .is_none_or(|at| at.elapsed() >= PRESENCE_INTERVAL)
+    }
+
+    fn joined(&mut self, user_id: i32) {
+        // Gone and back within one interval: to everyone else, nothing happened.
+        if !self.left.remove(&user_id) {
+            self.joined.insert(user_id);
+        }
+    }
+
+    fn left(&mut self, user_id: i32) {
+        if !self.joined.remove(&user_id) {
+            self.left.insert(user_id);
+        }
+    }
+
+    /// The notices due now; afterwards nothing is pending.
+    fn take_notices(&mut self) -> Vec<String> {
+        let joined = std::mem::take(&mut self.joined);
+        let left = std::mem::take(&mut self.left);
+        let notices: Vec<String> = [(joined, "joined"), (left, "left")]
+            .into_iter()
+            .filter_map(|(users, verb)| presence_notice(&users, verb))
+            .collect();
+        if !notices.is_empty() {
+            self.last_announced = Some(Instant::now());
+        }
+        notices
+    }
+}
+
+/// `[server]: user 7 joined`, `[server]: users 3, 7 and 9 left`, or, past
+/// `PRESENCE_NAMES` users, `[server]: 120 users joined`.
+fn presence_notice(users: &BTreeSet<i32>, verb: &str) -> Option<String> {
+    let names: Vec<String> = users.iter().map(i32::to_string).collect();
+    let who = match names.as_slice() {
+        [] => return None,
+        [one] => format!("user {one}"),
+        [rest @ .., last] if names.len() <= PRESENCE_NAMES => {
+            format!("users {} and {last}", rest.join(", "))
+        }
+        _ => format!("{} users", names.len()),
+    };
+    Some(format!("[server]: {who} {verb}"))
+}
+// ANCHOR_END: presence
 
 // ANCHOR: server-impl
 impl WebSocketServer {
@@ -123,6 +195,7 @@ impl WebSocketServer {
         let server = Self {
             session_store: SessionStore::new(),
             ws_server_receiver,
+            presence: Presence::default(),
         };
         let session_factory = UserSessionFactory {
             ws_server_sender,
@@ -139,10 +212,8 @@ impl WebSocketServer {
     fn user_connect(&mut self, user_id: i32, user_handle: UserHandle) {
         let Some(older) = self.session_store.insert(user_id, user_handle) else {
             // New in part4: everyone, the newcomer included, hears who joined.
-            self.broadcast(
-                format!("[server]: user {user_id} joined"),
-                Broadcast::Notice,
-            );
+            self.presence.joined(user_id);
+            self.announce_presence(false);
             return;
         };
         // Fix: the older connection with this uid is closed with a reason,
@@ -151,6 +222,16 @@ impl WebSocketServer {
         let _ = older.kick.send((CloseCode::Policy, REPLACED).into());
     }
     // ANCHOR_END: user-connect
+
+    /// Sends the presence notices that are due: all of them on the beat
+    /// (`on_beat`), or at once if the room has been quiet.
+    fn announce_presence(&mut self, on_beat: bool) {
+        if on_beat || self.presence.quiet() {
+            for notice in self.presence.take_notices() {
+                self.broadcast(notice, Broadcast::Notice);
+            }
+        }
+    }
 
     // ANCHOR: user-sends-message
     fn user_sends_message(&mut self, user_id: i32, message: String) {
@@ -165,58 +246,53 @@ impl WebSocketServer {
         let current = self.session_store.get(&user_id);
         if current.is_some_and(|user| user.conn_id == conn_id) {
             self.session_store.remove(&user_id);
-            self.broadcast(format!("[server]: user {user_id} left"), Broadcast::Notice);
+            self.presence.left(user_id);
+            self.announce_presence(false);
         }
     }
     // ANCHOR_END: user-disconnect
 
     // ANCHOR: broadcast
     /// Fix: sends without waiting and without `unwrap`. A user whose queue is
-    /// full is dropped as too slow, a user whose queue is closed is dropped as
-    /// gone, and everyone left hears of it. Those notices go through a work
-    /// list rather than recursion.
+    /// full (in messages or in bytes) is dropped as too slow, a user whose
+    /// queue is closed is dropped as gone, and both count as having left at
+    /// the next presence announcement.
     ///
     /// A notice skips users who already have `NOTICE_MAX_WAITING` messages
-    /// waiting. When a thousand users join at once, every queue receives a
-    /// thousand notices faster than sessions can drain them; if notices could
-    /// fill queues, everyone would be dropped as too slow, and each "left"
-    /// notice would push others over. Chat still gets the whole queue.
+    /// waiting, or no room for it: a notice must never be what pushes a user
+    /// over the limit. Chat still gets the whole queue.
     fn broadcast(&mut self, message: String, kind: Broadcast) {
-        let mut pending = VecDeque::from([(message, kind)]);
-        while let Some((message, kind)) = pending.pop_front() {
-            let mut dropped = Vec::new();
-            for (&user_id, user) in &self.session_store {
-                let sender = &user.user_sender;
-                let waiting = sender.max_capacity() - sender.capacity();
-                let bytes = user.waiting_bytes.load(Ordering::Relaxed);
-                let over_bytes = bytes + message.len() > OUTBOX_BYTES;
-                if kind == Broadcast::Notice && (waiting >= NOTICE_MAX_WAITING || over_bytes) {
-                    continue;
-                }
-                if over_bytes {
-                    dropped.push((user_id, true));
-                    continue;
-                }
-                match sender.try_send(message.clone()) {
-                    Ok(()) => {
-                        user.waiting_bytes
-                            .fetch_add(message.len(), Ordering::Relaxed);
-                    }
-                    Err(mpsc::error::TrySendError::Full(_)) => dropped.push((user_id, true)),
-                    Err(mpsc::error::TrySendError::Closed(_)) => dropped.push((user_id, false)),
-                }
+        let mut dropped = Vec::new();
+        for (&user_id, user) in &self.session_store {
+            let sender = &user.user_sender;
+            let waiting = sender.max_capacity() - sender.capacity();
+            let bytes = user.waiting_bytes.load(Ordering::Relaxed);
+            let over_bytes = bytes + message.len() > OUTBOX_BYTES;
+            if kind == Broadcast::Notice && (waiting >= NOTICE_MAX_WAITING || over_bytes) {
+                continue;
             }
-            for (user_id, too_slow) in dropped {
-                let Some(user) = self.session_store.remove(&user_id) else {
-                    continue;
-                };
-                if too_slow {
-                    log::info!("user {user_id}: {TOO_SLOW}; dropping");
-                    let _ = user.kick.send((CloseCode::Policy, TOO_SLOW).into());
-                }
-                let left = format!("[server]: user {user_id} left");
-                pending.push_back((left, Broadcast::Notice));
+            if over_bytes {
+                dropped.push((user_id, true));
+                continue;
             }
+            match sender.try_send(message.clone()) {
+                Ok(()) => {
+                    user.waiting_bytes
+                        .fetch_add(message.len(), Ordering::Relaxed);
+                }
+                Err(mpsc::error::TrySendError::Full(_)) => dropped.push((user_id, true)),
+                Err(mpsc::error::TrySendError::Closed(_)) => dropped.push((user_id, false)),
+            }
+        }
+        for (user_id, too_slow) in dropped {
+            let Some(user) = self.session_store.remove(&user_id) else {
+                continue;
+            };
+            if too_slow {
+                log::info!("user {user_id}: {TOO_SLOW}; dropping");
+                let _ = user.kick.send((CloseCode::Policy, TOO_SLOW).into());
+            }
+            self.presence.left(user_id);
         }
     }
     // ANCHOR_END: broadcast
@@ -234,7 +310,20 @@ impl WebSocketServer {
     // ANCHOR: server-run
     async fn run(mut self) -> std::io::Result<()> {
         use WebSocketCommands::*;
-        while let Some(msg) = self.ws_server_receiver.recv().await {
+        let mut presence_tick = tokio::time::interval(PRESENCE_INTERVAL);
+        presence_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            let msg = tokio::select! {
+                msg = self.ws_server_receiver.recv() => msg,
+                // Fix: joins and departures go out summarised, on a beat.
+                _ = presence_tick.tick() => {
+                    self.announce_presence(true);
+                    continue;
+                }
+            };
+            let Some(msg) = msg else {
+                break;
+            };
             match msg {
                 UserConnect {
                     user_id,
@@ -874,6 +963,36 @@ mod tests {
         bucket.last -= Duration::from_secs(10);
         bucket.refill();
         assert_eq!(bucket.tokens, 2.0);
+    }
+
+    #[test]
+    fn presence_names_a_few_counts_many_and_cancels_round_trips() {
+        let mut presence = Presence::default();
+        assert!(presence.quiet());
+        assert!(presence.take_notices().is_empty());
+        assert!(presence.quiet(), "nothing was announced");
+        presence.joined(7);
+        assert_eq!(presence.take_notices(), ["[server]: user 7 joined"]);
+        assert!(!presence.quiet(), "just announced");
+        for user in [9, 3, 7] {
+            presence.joined(user);
+        }
+        presence.left(4);
+        assert_eq!(
+            presence.take_notices(),
+            ["[server]: users 3, 7 and 9 joined", "[server]: user 4 left"]
+        );
+        for user in 1..=120 {
+            presence.joined(user);
+        }
+        presence.left(120);
+        assert_eq!(presence.take_notices(), ["[server]: 119 users joined"]);
+        // Left and back, or joined and gone, within one interval: no notice.
+        presence.left(5);
+        presence.joined(5);
+        presence.joined(6);
+        presence.left(6);
+        assert!(presence.take_notices().is_empty());
     }
 
     #[test]

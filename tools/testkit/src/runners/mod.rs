@@ -158,20 +158,35 @@ impl Run {
     /// After someone left: each user still connected sends two lines and
     /// must get their echoes, then `/healthcheck` must answer. Two lines,
     /// because a server that crashes on the first may still echo it to some
-    /// users before it goes. With `notices`, a "... left" notice a user reads
-    /// before its echo is recorded, for departures whose notice is sure to
-    /// precede the line.
+    /// users before it goes. With `notices`, each user's "... left" notice
+    /// is recorded too: read along the way, or waited for up to
+    /// `NOTICE_WAIT` (part 4 announces departures on a beat), for
+    /// departures the server is sure to have seen by then.
     pub async fn check_others_chat(
         &mut self,
         users: &mut [(&str, &mut Client)],
         notices: bool,
     ) -> Result<bool> {
+        let mut heard: Vec<Vec<String>> = vec![Vec::new(); users.len()];
         for round in ["still here", "still here, again"] {
-            for (uid, client) in users.iter_mut() {
-                if let Err(event) = self.chat(uid, client, round, notices).await? {
+            for ((uid, client), heard) in users.iter_mut().zip(&mut heard) {
+                if let Err(event) = self.chat(uid, client, round, heard).await? {
                     self.figure(format!("user {uid} saw {event} instead of its echo"));
                     let fact = self.crash_or(Fact::OthersUnserved).await?;
                     return Ok(self.check(fact, false));
+                }
+            }
+        }
+        if notices {
+            for ((uid, client), heard) in users.iter_mut().zip(&mut heard) {
+                if heard.is_empty() {
+                    self.step(format!("waiting for user {uid} to hear who left"));
+                    if let Some(notice) = wait_for_leave_notice(client).await {
+                        heard.push(notice);
+                    }
+                }
+                for notice in heard.drain(..) {
+                    self.saw(format!("user {uid}"), Seen::Text(notice.into()), true);
                 }
             }
         }
@@ -185,7 +200,10 @@ impl Run {
     pub async fn check_starved(&mut self, users: &mut [(&str, &mut Client)]) -> Result<bool> {
         let mut unserved = 0;
         for (uid, client) in users.iter_mut() {
-            if let Err(event) = self.chat(uid, client, "still here", false).await? {
+            if let Err(event) = self
+                .chat(uid, client, "still here", &mut Vec::new())
+                .await?
+            {
                 self.figure(format!("user {uid} saw {event} instead of its echo"));
                 unserved += 1;
             }
@@ -201,14 +219,14 @@ impl Run {
         Ok(self.check(Fact::OthersUnserved, false))
     }
 
-    /// `uid` sends `line` and reads until its echo, recording leave notices
-    /// on the way when asked. `Err` is what it saw instead.
+    /// `uid` sends `line` and reads until its echo, keeping the leave
+    /// notices it reads on the way in `heard`. `Err` is what it saw instead.
     async fn chat(
         &mut self,
         uid: &str,
         client: &mut Client,
         line: &str,
-        notices: bool,
+        heard: &mut Vec<String>,
     ) -> Result<Result<(), Event>> {
         self.step(format!("user {uid} chats after the departure"));
         let line = format!("{line} {uid}");
@@ -217,9 +235,7 @@ impl Run {
         loop {
             match client.next_event(REPLY).await {
                 Event::Text(text) if text == echo => return Ok(Ok(())),
-                Event::Text(text) if notices && is_leave_notice(&text) => {
-                    self.saw(format!("user {uid}"), Seen::Text(text.into()), true);
-                }
+                Event::Text(text) if is_leave_notice(&text) => heard.push(text),
                 Event::Text(_) => {}
                 event => return Ok(Err(event)),
             }
@@ -230,6 +246,23 @@ impl Run {
 /// A notice that a user left, as part4 sends them.
 fn is_leave_notice(text: &str) -> bool {
     text.starts_with("[server]: ") && text.ends_with(" left")
+}
+
+/// How long a user waits to hear who left, when it has not yet: part 4
+/// announces departures every half second.
+const NOTICE_WAIT: Duration = Duration::from_secs(2);
+
+/// Reads `client` for up to `NOTICE_WAIT`, returning the first leave notice.
+async fn wait_for_leave_notice(client: &mut Client) -> Option<String> {
+    let deadline = tokio::time::Instant::now() + NOTICE_WAIT;
+    loop {
+        let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+        match client.next_event(left).await {
+            Event::Text(text) if is_leave_notice(&text) => return Some(text),
+            Event::Text(_) => {}
+            _ => return None,
+        }
+    }
 }
 
 /// Runs `scenario` against a fresh server started from `binary`, within the
