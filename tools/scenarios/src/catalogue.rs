@@ -68,6 +68,10 @@ pub mod params {
     pub const CHATTERS: usize = 3;
     /// Seconds within which their lines must reach each of them.
     pub const PROMPT_SECS: u64 = 2;
+    /// Clients that connect at once in `join-storm`.
+    pub const STORM_CLIENTS: usize = 300;
+    /// The most presence notices a user may receive for them.
+    pub const STORM_NOTICES: usize = 10;
     /// The origin of a page on some other site, in `foreign-origin`.
     pub const FOREIGN_ORIGIN: &str = "https://elsewhere.example";
     /// The uid given in the query string of `query-string-uid`.
@@ -194,6 +198,10 @@ catalogue! {
         title ("user 1 sends as fast as it can for {FLOOD_SECS} s while {CHATTERS} users chat every \
                 {CHAT_EVERY_MS} ms: the flooder is closed with 1008, and every line of theirs \
                 reaches each of them, in order, within {PROMPT_SECS} s");
+    /// Many clients join at once, as after a restart.
+    JoinStorm = "join-storm", deadline 60 s,
+        title ("{STORM_CLIENTS} clients connect at once while user 1 watches: it hears of them in \
+                at most {STORM_NOTICES} notices, each of them true");
     /// A page from another site tries to open the chat.
     ForeignOrigin = "foreign-origin", deadline 60 s,
         title ("an upgrade with `Origin: {FOREIGN_ORIGIN}` is refused with HTTP 403; one with the \

@@ -99,6 +99,17 @@ pub enum Fact {
         /// The limit.
         secs: u64,
     },
+    /// Every presence notice a user received was true, and there were at
+    /// most this many.
+    PresenceTrue {
+        /// The most notices allowed.
+        at_most: usize,
+    },
+    /// A user received more presence notices than that, or an untrue one.
+    PresenceNoisy {
+        /// The most notices allowed.
+        at_most: usize,
+    },
     /// The server process exited after panicking.
     Crashed {
         /// The exit status, 101 for a panic that reached `main`.
@@ -208,6 +219,7 @@ impl Fact {
                 | Fact::OthersUnserved
                 | Fact::Undelivered { .. }
                 | Fact::Late { .. }
+                | Fact::PresenceNoisy { .. }
                 | Fact::NotDropped { .. }
                 | Fact::MemoryAbove { .. }
                 | Fact::StillRunning { .. }
@@ -357,6 +369,14 @@ impl fmt::Display for Fact {
             Fact::Late { secs } => {
                 write!(f, "some line took {secs} s or longer to reach a user")
             }
+            Fact::PresenceTrue { at_most } => write!(
+                f,
+                "every presence notice user 1 received was true, and there were at most {at_most}"
+            ),
+            Fact::PresenceNoisy { at_most } => write!(
+                f,
+                "user 1 received more than {at_most} presence notices, or one that was not true"
+            ),
             Fact::Crashed { status, panics } => {
                 write!(f, "the server process exited with status {status}")?;
                 for (index, panic) in panics.iter().enumerate() {

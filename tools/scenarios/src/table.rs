@@ -486,6 +486,12 @@ pub fn row(scenario: Scenario) -> Row {
                 Fact::Prompt { secs: PROMPT_SECS },
             ]),
         },
+        Scenario::JoinStorm => Row {
+            part1: NO_WS_ROUTE,
+            part2: STORM_QUIET,
+            part3: STORM_QUIET,
+            part4: STORM_QUIET,
+        },
         Scenario::ForeignOrigin => Row {
             part1: NO_WS_ROUTE,
             part2: ANY_ORIGIN,
@@ -547,6 +553,12 @@ const FLOOD_UNLIMITED: Expect = Expect::Defect {
           queue, ahead of everyone else's chat",
     shows: list![Fact::saw("the flooder", Seen::Nothing)],
 };
+const STORM_QUIET: Expect = Expect::Works(list![
+    Fact::OthersChat { users: 1 },
+    Fact::PresenceTrue {
+        at_most: STORM_NOTICES,
+    },
+]);
 const ANY_ORIGIN: Expect = Expect::Defect {
     label: "any site",
     why: "the upgrade never looks at `Origin`, so a page on any site a visitor opens can join \

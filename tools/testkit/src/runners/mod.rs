@@ -341,6 +341,7 @@ async fn act(scenario: Scenario, binary: &Path, step: Arc<Mutex<String>>) -> Res
         Scenario::HalfOpenClient => departures::half_open_client(&mut run).await,
         Scenario::Burst => delivery::burst(&mut run).await,
         Scenario::Crowd => delivery::crowd(&mut run).await,
+        Scenario::JoinStorm => delivery::join_storm(&mut run).await,
         Scenario::LeaveWhileTalking => delivery::leave_while_talking(&mut run).await,
         Scenario::SlowReader => delivery::slow_reader(&mut run).await,
         Scenario::SlowReaderLarge => delivery::slow_reader_large(&mut run).await,
