@@ -449,50 +449,6 @@ pub async fn leave_while_talking(run: &mut Run) -> Result<()> {
     Ok(())
 }
 
-#[cfg(test)]
-mod tests {
-    use super::{InOrder, announced_joins};
-
-    #[test]
-    fn join_notices_are_counted_and_checked() {
-        let storm = (1000..1300).collect();
-        let notices = |texts: &[&str]| texts.iter().map(|t| t.to_string()).collect::<Vec<_>>();
-        assert_eq!(
-            announced_joins(
-                &notices(&[
-                    "[server]: user 1000 joined",
-                    "[server]: users 1001, 1002 and 1003 joined",
-                    "[server]: 296 users joined"
-                ]),
-                &storm
-            ),
-            Some(300)
-        );
-        assert_eq!(
-            announced_joins(&notices(&["[server]: user 7 joined"]), &storm),
-            None
-        );
-        assert_eq!(
-            announced_joins(&notices(&["[server]: user 1000 left"]), &storm),
-            None
-        );
-        assert_eq!(announced_joins(&[], &storm), Some(0));
-    }
-
-    #[test]
-    fn in_order_counts_per_sender_and_spots_gaps() {
-        let mut order = InOrder::new("talk ");
-        assert_eq!(order.take("[UID: 2]: talk 0 xx"), Ok(true));
-        assert_eq!(order.take("[UID: 3]: talk 0"), Ok(true));
-        assert_eq!(order.take("[server]: user 1 left"), Ok(false));
-        assert_eq!(order.take("[UID: 2]: 2 joined"), Ok(false));
-        assert_eq!(order.take("[UID: 2]: talk 1"), Ok(true));
-        assert_eq!(order.from("2"), 2);
-        assert!(order.take("[UID: 3]: talk 2").is_err());
-        assert_eq!(order.received, 3);
-    }
-}
-
 /// Many clients join at once while user 1 watches: whatever the server says
 /// about them must be true and must not flood user 1.
 pub async fn join_storm(run: &mut Run) -> Result<()> {
@@ -502,7 +458,7 @@ pub async fn join_storm(run: &mut Run) -> Result<()> {
     let first = 1000;
     let storm: std::collections::BTreeSet<i64> = (first..first + STORM_CLIENTS as i64).collect();
     let mut connecting = JoinSet::new();
-    for uid in storm.iter().copied() {
+    for &uid in &storm {
         let url = url.clone();
         connecting.spawn(async move {
             let mut client = Client::connect(&url, &uid.to_string()).await?;
@@ -594,4 +550,48 @@ fn announced_joins(notices: &[String], storm: &std::collections::BTreeSet<i64>) 
         }
     }
     Some(total)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{InOrder, announced_joins};
+
+    #[test]
+    fn join_notices_are_counted_and_checked() {
+        let storm = (1000..1300).collect();
+        let notices = |texts: &[&str]| texts.iter().map(|t| t.to_string()).collect::<Vec<_>>();
+        assert_eq!(
+            announced_joins(
+                &notices(&[
+                    "[server]: user 1000 joined",
+                    "[server]: users 1001, 1002 and 1003 joined",
+                    "[server]: 296 users joined"
+                ]),
+                &storm
+            ),
+            Some(300)
+        );
+        assert_eq!(
+            announced_joins(&notices(&["[server]: user 7 joined"]), &storm),
+            None
+        );
+        assert_eq!(
+            announced_joins(&notices(&["[server]: user 1000 left"]), &storm),
+            None
+        );
+        assert_eq!(announced_joins(&[], &storm), Some(0));
+    }
+
+    #[test]
+    fn in_order_counts_per_sender_and_spots_gaps() {
+        let mut order = InOrder::new("talk ");
+        assert_eq!(order.take("[UID: 2]: talk 0 xx"), Ok(true));
+        assert_eq!(order.take("[UID: 3]: talk 0"), Ok(true));
+        assert_eq!(order.take("[server]: user 1 left"), Ok(false));
+        assert_eq!(order.take("[UID: 2]: 2 joined"), Ok(false));
+        assert_eq!(order.take("[UID: 2]: talk 1"), Ok(true));
+        assert_eq!(order.from("2"), 2);
+        assert!(order.take("[UID: 3]: talk 2").is_err());
+        assert_eq!(order.received, 3);
+    }
 }
