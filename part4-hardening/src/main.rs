@@ -888,6 +888,15 @@ async fn main() -> std::io::Result<()> {
     // WebSockets and never tell the clients; ours close them first (see `signals`).
     .disable_signals()
     .shutdown_timeout(SHUTDOWN_TIMEOUT_SECS)
+    // Fix: every frame goes out when written. With Nagle's algorithm (the
+    // OS default) a chat line written after a heartbeat ping waited for the
+    // client to acknowledge the ping, which clients delay by up to 40 ms.
+    .tcp_nodelay(true)
+    // Not changed: after a close frame actix-http lingers, reading until the
+    // client closes TCP or `client_disconnect_timeout` (1 s) runs out. Zero
+    // would close at once, but a client still sending would then get a reset
+    // that can destroy the close frame and its reason before it is read (the
+    // `binary-frame` scenario caught that), so the book explains the wait.
     .bind((host.as_str(), port))?
     .run();
     spawn(shut_down_on_signal(

@@ -72,6 +72,8 @@ pub mod params {
     pub const STORM_CLIENTS: usize = 300;
     /// The most presence notices a user may receive for them.
     pub const STORM_NOTICES: usize = 10;
+    /// Milliseconds within which the server must close TCP after the close handshake.
+    pub const TCP_CLOSE_MS: u64 = 300;
     /// The origin of a page on some other site, in `foreign-origin`.
     pub const FOREIGN_ORIGIN: &str = "https://elsewhere.example";
     /// The uid given in the query string of `query-string-uid`.
@@ -140,6 +142,10 @@ catalogue! {
     UserLeaves = "user-leaves", deadline 60 s,
         title ("user 1 closes with 1000 `bye`: its close is answered; user 2 keeps chatting and \
                 the server stays up");
+    /// After the close handshake, who closes the TCP connection.
+    CloseHandshake = "close-handshake", deadline 60 s,
+        title ("user 1 closes with 1000: the server answers, then closes the TCP connection \
+                itself within {TCP_CLOSE_MS} ms, as RFC 6455 section 7.1.1 asks of a server");
     /// A client's TCP connection ends without a close frame.
     ClientVanishes = "client-vanishes", deadline 60 s,
         title ("user 1 drops its TCP connection without a close frame: no server thread spins \

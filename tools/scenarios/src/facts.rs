@@ -110,6 +110,16 @@ pub enum Fact {
         /// The most notices allowed.
         at_most: usize,
     },
+    /// After the close handshake the server closed TCP within this many ms.
+    TcpClosedWithin {
+        /// The limit.
+        ms: u64,
+    },
+    /// After the close handshake the connection was still open this many ms later.
+    TcpLingered {
+        /// The limit.
+        ms: u64,
+    },
     /// The server process exited after panicking.
     Crashed {
         /// The exit status, 101 for a panic that reached `main`.
@@ -220,6 +230,7 @@ impl Fact {
                 | Fact::Undelivered { .. }
                 | Fact::Late { .. }
                 | Fact::PresenceNoisy { .. }
+                | Fact::TcpLingered { .. }
                 | Fact::NotDropped { .. }
                 | Fact::MemoryAbove { .. }
                 | Fact::StillRunning { .. }
@@ -376,6 +387,14 @@ impl fmt::Display for Fact {
             Fact::PresenceNoisy { at_most } => write!(
                 f,
                 "user 1 received more than {at_most} presence notices, or one that was not true"
+            ),
+            Fact::TcpClosedWithin { ms } => write!(
+                f,
+                "the server closed the TCP connection within {ms} ms of its close frame"
+            ),
+            Fact::TcpLingered { ms } => write!(
+                f,
+                "the TCP connection was still open {ms} ms after the server's close frame"
             ),
             Fact::Crashed { status, panics } => {
                 write!(f, "the server process exited with status {status}")?;

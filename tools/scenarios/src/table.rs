@@ -249,6 +249,21 @@ pub fn row(scenario: Scenario) -> Row {
                 Fact::Healthy,
             ]),
         },
+        Scenario::CloseHandshake => Row {
+            part1: NO_WS_ROUTE,
+            part2: LINGERS,
+            part3: LINGERS,
+            part4: Expect::Defect {
+                label: "lingers (actix-http)",
+                why: "the same linger; the only setting that ends it, a zero \
+                      `client_disconnect_timeout`, also lets a reset destroy the close frames the \
+                      server sends first, so part 4 keeps it",
+                shows: list![
+                    Fact::saw("user 1", Seen::close(1000, "bye")),
+                    Fact::TcpLingered { ms: TCP_CLOSE_MS },
+                ],
+            },
+        },
         Scenario::ClientVanishes => Row {
             part1: NO_WS_ROUTE,
             part2: Expect::Defect {
@@ -559,6 +574,16 @@ const STORM_QUIET: Expect = Expect::Works(list![
         at_most: STORM_NOTICES,
     },
 ]);
+const LINGERS: Expect = Expect::Defect {
+    label: "lingers",
+    why: "actix-http keeps reading a WebSocket's request after the close frame, until the \
+          client closes TCP or `client_disconnect_timeout` (1 s) runs out, while the client \
+          waits for the server to close first",
+    shows: list![
+        Fact::saw("user 1", Seen::close(1000, "bye")),
+        Fact::TcpLingered { ms: TCP_CLOSE_MS },
+    ],
+};
 const ANY_ORIGIN: Expect = Expect::Defect {
     label: "any site",
     why: "the upgrade never looks at `Origin`, so a page on any site a visitor opens can join \

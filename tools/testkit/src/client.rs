@@ -12,7 +12,7 @@ use tokio_tungstenite::tungstenite::protocol::CloseFrame;
 use tokio_tungstenite::tungstenite::protocol::frame::Frame;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::{CloseCode, Data, OpCode};
 use tokio_tungstenite::tungstenite::{Error as WsError, Message};
-use tokio_tungstenite::{MaybeTlsStream, WebSocketStream, connect_async};
+use tokio_tungstenite::{MaybeTlsStream, WebSocketStream, connect_async_with_config};
 
 /// One WebSocket connection to a checkpoint.
 pub struct Client {
@@ -103,7 +103,11 @@ impl Client {
                     .with_context(|| format!("{name:?} is not a header name"))?;
             request.headers_mut().insert(name, value);
         }
-        match connect_async(request).await {
+        // TCP_NODELAY, as browsers set it: with Nagle's algorithm a small
+        // frame written after a pong waits for the pong's ACK, which the
+        // server may delay by up to 40 ms, and every heartbeat would show
+        // up as latency that the server did not cause.
+        match connect_async_with_config(request, None, true).await {
             Ok((ws, _response)) => Ok(Connection::Open(Box::new(Client { ws }))),
             Err(WsError::Http(response)) => Ok(Connection::Refused(response.status().as_u16())),
             Err(err) => Err(err).with_context(|| format!("opening {url}")),
@@ -184,6 +188,31 @@ impl Client {
             return Event::Gone(err.to_string());
         }
         self.next_non_text(within).await
+    }
+
+    /// Closes politely like [`Client::close_politely`], then keeps reading
+    /// until the server closes the TCP connection, for up to `within`.
+    /// Returns the server's answer and how long after it the connection
+    /// ended (`None`: still open after `within`).
+    pub async fn close_and_time_the_end(
+        mut self,
+        reason: &str,
+        within: Duration,
+    ) -> (Event, Option<Duration>) {
+        let frame = CloseFrame {
+            code: CloseCode::Normal,
+            reason: reason.into(),
+        };
+        if let Err(err) = self.ws.close(Some(frame)).await {
+            return (Event::Gone(err.to_string()), None);
+        }
+        let answer = self.next_non_text(within).await;
+        let answered = tokio::time::Instant::now();
+        let end = match self.next_event(within).await {
+            Event::Gone(_) => Some(answered.elapsed()),
+            _ => None,
+        };
+        (answer, end)
     }
 
     /// Waits up to `within` for the next event that is not a text message:

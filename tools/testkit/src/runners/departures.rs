@@ -6,7 +6,7 @@ use super::{REPLY, Run, is_leave_notice};
 use crate::client::Event;
 use crate::silent::SilentClient;
 use anyhow::Result;
-use scenarios::params::{HALF_OPEN_LIMIT_SECS, HALF_OPEN_WATCH_SECS, NEIGHBOURS};
+use scenarios::params::{HALF_OPEN_LIMIT_SECS, HALF_OPEN_WATCH_SECS, NEIGHBOURS, TCP_CLOSE_MS};
 use scenarios::{Fact, Seen};
 use std::time::Duration;
 
@@ -20,6 +20,36 @@ pub async fn user_leaves(run: &mut Run) -> Result<()> {
     // The session reports its end before it answers the close, so a notice
     // that user 1 left comes before anything user 2 sends now.
     run.check_others_chat(&mut [("2", &mut two)], true).await?;
+    Ok(())
+}
+
+pub async fn close_handshake(run: &mut Run) -> Result<()> {
+    let one = run.join("1").await?;
+    run.step("user 1 closes politely and waits for the server to close TCP");
+    let limit = Duration::from_millis(TCP_CLOSE_MS);
+    let (answer, end) = one.close_and_time_the_end("bye", REPLY).await;
+    let answer = answer.seen();
+    let polite = answer == Seen::close(1000, "bye");
+    if !run.saw("user 1", answer, polite) {
+        return Ok(());
+    }
+    match end {
+        Some(after) => run.figure(format!(
+            "the server closed TCP {} ms after its close frame",
+            after.as_millis()
+        )),
+        None => run.figure(format!(
+            "the connection was still open after {} s",
+            REPLY.as_secs()
+        )),
+    }
+    let prompt = end.is_some_and(|after| after <= limit);
+    let fact = if prompt {
+        Fact::TcpClosedWithin { ms: TCP_CLOSE_MS }
+    } else {
+        Fact::TcpLingered { ms: TCP_CLOSE_MS }
+    };
+    run.check(fact, prompt);
     Ok(())
 }
 

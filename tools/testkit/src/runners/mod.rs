@@ -334,6 +334,7 @@ async fn act(scenario: Scenario, binary: &Path, step: Arc<Mutex<String>>) -> Res
         Scenario::FloodVsReader => fairness::flood_vs_reader(&mut run).await,
         Scenario::FloodVsChat => fairness::flood_vs_chat(&mut run).await,
         Scenario::UserLeaves => departures::user_leaves(&mut run).await,
+        Scenario::CloseHandshake => departures::close_handshake(&mut run).await,
         Scenario::ClientVanishes => departures::client_vanishes(&mut run).await,
         Scenario::VanishNeighbours => departures::vanish_neighbours(&mut run).await,
         Scenario::EmptyCloseFrame => departures::empty_close_frame(&mut run).await,
