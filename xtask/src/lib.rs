@@ -7,6 +7,8 @@
 //! left under `target/evidence/`; `cargo xtask check` verifies all of it
 //! without writing. The tests in `xtask/tests` run the same checks.
 
+pub mod bench;
+
 use anyhow::{Context, Result, bail};
 use scenarios::{Checkpoint, Expect, Fact, Scenario, Seen};
 use similar::TextDiff;

@@ -31,6 +31,15 @@ enum Command {
     /// Check, writing nothing, that every generated page is fresh and every
     /// transcript in the book shows exactly the facts of its table cell.
     Check,
+    /// Build release binaries and run the benchmark matrix with loadgen,
+    /// alternating the servers run by run, three times; write the tables and
+    /// charts of "What each loop costs" to book/src/generated/bench/.
+    Bench {
+        /// A small matrix (about a minute) that proves the tool works; its
+        /// pages go to target/bench-quick/, never into the book.
+        #[arg(long)]
+        quick: bool,
+    },
 }
 
 fn main() -> ExitCode {
@@ -60,6 +69,20 @@ fn run(cli: Cli) -> Result<()> {
                 );
             }
             copy_evidence(&root, &from, figures)?
+        }
+        Command::Bench { quick } => {
+            let (matrix, out) = if quick {
+                (
+                    xtask::bench::Matrix::quick(),
+                    root.join("target/bench-quick"),
+                )
+            } else {
+                (
+                    xtask::bench::Matrix::full(),
+                    root.join("book/src/generated/bench"),
+                )
+            };
+            xtask::bench::bench(&root, &matrix, &out)?
         }
         Command::Check => {
             let mut problems = stale(&root, &pages(&root)?)?;

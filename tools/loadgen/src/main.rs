@@ -2,18 +2,22 @@
 //! WebSocket clients, for the benchmarks. A benchmark reports figures; it
 //! never passes or fails on speed.
 //!
-//! `loadgen join-storm` measures a reconnect storm: N clients connecting at
-//! once, as after a restart, against several servers alternated run by run.
+//! - `loadgen chat`: N clients, S senders at a fixed rate or flat out; the
+//!   latency of every delivery, deliveries a second, what went missing, and
+//!   the server's CPU per delivery and memory. One JSON line on stdout, a
+//!   readable summary on stderr.
+//! - `loadgen idle`: the server's memory per idle connection.
+//! - `loadgen join-storm`: N clients connecting at once, as after a
+//!   restart, against several servers alternated run by run.
 
-use anyhow::{Context, Result, bail};
+mod chat;
+mod crowd;
+mod storm;
+
+use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::sync::Arc;
-use std::time::{Duration, Instant};
-use testkit::{Client, Event, Server};
-use tokio::sync::{Semaphore, mpsc, watch};
-use tokio::task::JoinSet;
 
 /// Measure the checkpoints from outside with many real WebSocket clients.
 #[derive(Parser)]
@@ -25,6 +29,40 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
+    /// Start the server, connect the clients, then have the senders send
+    /// timed lines; print one JSON line with the figures.
+    Chat {
+        /// The server binary (build it with --release).
+        #[arg(long = "bin")]
+        bin: PathBuf,
+        /// Clients that read.
+        #[arg(long, default_value_t = 100)]
+        clients: usize,
+        /// Clients that send, besides.
+        #[arg(long, default_value_t = 1)]
+        senders: usize,
+        /// Lines a second across all senders; 0 sends flat out.
+        #[arg(long, default_value_t = 500)]
+        rate: u64,
+        /// Seconds of sending.
+        #[arg(long, default_value_t = 5.0)]
+        secs: f64,
+        /// Handshakes in flight at once.
+        #[arg(long, default_value_t = 256)]
+        in_flight: usize,
+    },
+    /// Start the server, connect idle clients, print the memory per connection.
+    Idle {
+        /// The server binary (build it with --release).
+        #[arg(long = "bin")]
+        bin: PathBuf,
+        /// Idle clients.
+        #[arg(long, default_value_t = 1000)]
+        clients: usize,
+        /// Handshakes in flight at once.
+        #[arg(long, default_value_t = 256)]
+        in_flight: usize,
+    },
     /// Connect many clients at once to each server and time until every one
     /// of them is in the chat: it has connected, and a line sent after the
     /// last connection reached it. Servers are alternated run by run.
@@ -66,6 +104,40 @@ fn main() -> ExitCode {
 
 async fn run(cli: Cli) -> Result<()> {
     match cli.command {
+        Command::Chat {
+            bin,
+            clients,
+            senders,
+            rate,
+            secs,
+            in_flight,
+        } => {
+            let plan = chat::Plan {
+                clients,
+                senders,
+                rate,
+                secs,
+                in_flight,
+            };
+            let figures = chat::run(&bin, &plan).await?;
+            eprintln!("{}", readable(&short_name(&bin), &figures));
+            println!("{figures}");
+            Ok(())
+        }
+        Command::Idle {
+            bin,
+            clients,
+            in_flight,
+        } => {
+            let figures = chat::idle(&bin, clients, in_flight).await?;
+            eprintln!(
+                "{}: {} KiB per idle connection ({clients} connections)",
+                short_name(&bin),
+                figures["kib_per_connection"]
+            );
+            println!("{figures}");
+            Ok(())
+        }
         Command::JoinStorm {
             bins,
             clients,
@@ -89,13 +161,22 @@ async fn join_storm(
     for round in 1..=runs {
         let mut this_round = Vec::new();
         for (index, bin) in bins.iter().enumerate() {
-            let taken = storm_once(bin, clients, in_flight)
+            let taken = storm::once(bin, clients, in_flight)
                 .await
                 .with_context(|| format!("{} in run {round}", names[index]))?;
             eprintln!(
                 "run {round}: {}: {clients} clients in {:.2} s",
                 names[index],
                 taken.as_secs_f64()
+            );
+            println!(
+                "{}",
+                serde_json::json!({
+                    "server": names[index],
+                    "run": round,
+                    "clients": clients,
+                    "secs": taken.as_secs_f64(),
+                })
             );
             this_round.push(taken.as_secs_f64());
             seconds[index].push(taken.as_secs_f64());
@@ -124,7 +205,7 @@ async fn join_storm(
             "| {name} | {median:.2} | {min:.2} | {max:.2} | {ratio:.2} |\n"
         ));
     }
-    print!("{summary}");
+    eprint!("{summary}");
     if let Some(out) = out {
         let page = format!(
             "<!-- Written by `loadgen join-storm --out`; a benchmark's figures, not checked by any test. -->\n\n{summary}"
@@ -132,6 +213,27 @@ async fn join_storm(
         std::fs::write(out, page).with_context(|| format!("writing {}", out.display()))?;
     }
     Ok(())
+}
+
+/// A readable summary of a `chat` run.
+fn readable(name: &str, f: &serde_json::Value) -> String {
+    format!(
+        "{name}: {} clients, {} senders at {} lines/s for {} s: {:.0} deliveries/s, latency p50 \
+         {} us, p99 {} us, max {} us; {} missing; {:.2} us of server CPU per delivery; {} KiB \
+         resident; ended early: {}",
+        f["clients"],
+        f["senders"],
+        f["rate"],
+        f["secs"],
+        f["deliveries_per_sec"].as_f64().unwrap_or(0.0),
+        f["p50_us"],
+        f["p99_us"],
+        f["max_us"],
+        f["missing"],
+        f["cpu_us_per_delivery"].as_f64().unwrap_or(0.0),
+        f["rss_kib"],
+        f["ended"]
+    )
 }
 
 /// The median, minimum and maximum of some figures.
@@ -166,94 +268,6 @@ fn short_name(bin: &std::path::Path) -> String {
         || bin.display().to_string(),
         |n| n.to_string_lossy().into_owned(),
     )
-}
-
-/// One storm against a fresh server: the time from the first connection
-/// attempt until every client has seen a probe line sent after all had
-/// connected. Each client reads from the moment it connects.
-async fn storm_once(bin: &PathBuf, clients: usize, in_flight: usize) -> Result<Duration> {
-    // Joins only: the input rate limit (part 4) does not matter, but lift it
-    // so that the probe line is never what is refused.
-    let server = Server::start_with(bin, &[("RATE_LIMIT_PER_SEC", "0")]).await?;
-    let url = server.ws_url();
-    let started = Instant::now();
-    let gate = Arc::new(Semaphore::new(in_flight));
-    let (probed_tx, mut probed) = mpsc::channel::<()>(clients);
-    let (stop_tx, stop) = watch::channel(false);
-    let mut tasks = JoinSet::new();
-    let (connected_tx, mut connected) = mpsc::channel::<()>(clients);
-    for uid in 1..=clients {
-        let (url, gate) = (url.clone(), Arc::clone(&gate));
-        let (probed_tx, connected_tx, mut stop) =
-            (probed_tx.clone(), connected_tx.clone(), stop.clone());
-        tasks.spawn(async move {
-            let permit = gate.acquire_owned().await.context("the gate closed")?;
-            let mut client = Client::connect(&url, &uid.to_string()).await?;
-            drop(permit);
-            let _ = connected_tx.send(()).await;
-            let mut seen_probe = false;
-            loop {
-                tokio::select! {
-                    event = client.next_event(Duration::from_secs(3600)) => match event {
-                        Event::Text(text) if !seen_probe && text.starts_with("[UID: 0]: probe") => {
-                            seen_probe = true;
-                            let _ = probed_tx.send(()).await;
-                        }
-                        Event::Text(_) => {}
-                        other => bail!("client {uid} saw {other}"),
-                    },
-                    _ = stop.changed() => return anyhow::Ok(()),
-                }
-            }
-        });
-    }
-    drop((probed_tx, connected_tx));
-    for _ in 0..clients {
-        tokio::select! {
-            Some(()) = connected.recv() => {}
-            Some(done) = tasks.join_next() => {
-                done.context("a client task panicked")??;
-                bail!("a client ended before all had connected");
-            }
-        }
-    }
-    // Everyone has connected; a probe that reaches everyone proves every
-    // session is registered and the server has caught up with the joins.
-    let mut prober = Client::connect(&url, "0").await?;
-    let mut reached = 0;
-    let mut round = 0;
-    let limit = Instant::now() + Duration::from_secs(600);
-    while reached < clients {
-        prober.send_text(&format!("probe {round}")).await?;
-        round += 1;
-        let resend = tokio::time::sleep(Duration::from_millis(500));
-        tokio::pin!(resend);
-        loop {
-            tokio::select! {
-                Some(()) = probed.recv() => {
-                    reached += 1;
-                    if reached == clients { break; }
-                }
-                Some(done) = tasks.join_next() => {
-                    done.context("a client task panicked")??;
-                    bail!("a client ended before the probe reached everyone");
-                }
-                () = &mut resend => break,
-            }
-        }
-        // The prober reads too, so that it is never the slow one.
-        while let Event::Text(_) = prober.next_event(Duration::ZERO).await {}
-        if Instant::now() > limit {
-            bail!("after 600 s only {reached} of {clients} clients had seen the probe");
-        }
-    }
-    let taken = started.elapsed();
-    let _ = stop_tx.send(true);
-    while let Some(done) = tasks.join_next().await {
-        done.context("a client task panicked")??;
-    }
-    drop(server);
-    Ok(taken)
 }
 
 #[cfg(test)]

@@ -9,7 +9,7 @@
 
 pub mod browser;
 mod client;
-mod platform;
+pub mod platform;
 mod runners;
 mod server;
 mod silent;

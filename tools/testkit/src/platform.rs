@@ -123,9 +123,8 @@ pub async fn busiest_thread(pid: u32, window: Duration) -> Result<Busiest> {
     })
 }
 
-/// CPU time the process has used so far.
-#[cfg(not(target_os = "linux"))]
-fn process_cpu(pid: u32) -> Result<Duration> {
+/// CPU time (user and system) the process has used so far.
+pub fn process_cpu(pid: u32) -> Result<Duration> {
     let what = sysinfo::ProcessRefreshKind::nothing().with_cpu();
     reading(pid, what, |p| {
         Duration::from_millis(p.accumulated_cpu_time())

@@ -1,0 +1,182 @@
+//! `loadgen chat`: clients receiving what senders send at a fixed rate or
+//! flat out, with the latency of every delivery and the server's cost.
+
+use crate::crowd::{Crowd, Received, timed_line};
+use anyhow::{Context, Result};
+use hdrhistogram::Histogram;
+use serde_json::json;
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
+use testkit::platform::{process_cpu, rss_bytes};
+use testkit::{Client, Event, Server};
+
+/// What one `chat` run is asked to do.
+pub struct Plan {
+    /// Clients that only read.
+    pub clients: usize,
+    /// Clients that also send.
+    pub senders: usize,
+    /// Lines a second across all senders; 0 sends flat out.
+    pub rate: u64,
+    /// How long the senders send.
+    pub secs: f64,
+    /// Handshakes in flight at once.
+    pub in_flight: usize,
+}
+
+/// Starts `bin`, runs `plan` against it and returns the result as JSON.
+pub async fn run(bin: &std::path::Path, plan: &Plan) -> Result<serde_json::Value> {
+    // The input rate limit of part 4 would refuse a benchmark's senders.
+    let server = Server::start_with(bin, &[("RATE_LIMIT_PER_SEC", "0")]).await?;
+    let pid = server.pid()?;
+    let url = server.ws_url();
+    let base = Instant::now();
+    let mut crowd = Crowd::connect(&url, plan.clients, 1, plan.in_flight, base).await?;
+    let _prober = crowd.sync(&url, 0).await?;
+
+    let cpu_before = process_cpu(pid)?;
+    let started = Instant::now();
+    let per_sender = if plan.rate == 0 {
+        None
+    } else {
+        Some(Duration::from_secs_f64(
+            plan.senders as f64 / plan.rate as f64,
+        ))
+    };
+    let mut senders = Vec::new();
+    for index in 0..plan.senders {
+        let client = Client::connect(&url, &(1_000_000 + index).to_string()).await?;
+        senders.push(tokio::spawn(send(client, per_sender, plan.secs, base)));
+    }
+    let progress = tokio::spawn(show_progress(crowd.delivered.clone()));
+    let mut sent = 0;
+    let mut kept = Vec::new();
+    for sender in senders {
+        let (client, count) = sender.await.context("a sender panicked")??;
+        sent += count;
+        kept.push(client);
+    }
+    let sending = started.elapsed();
+    // Deliveries may still be on their way: wait until all arrived, or
+    // until two seconds pass without one.
+    let expected = sent * plan.clients as u64;
+    let mut last = (crowd.delivered.load(Ordering::Relaxed), Instant::now());
+    while last.0 < expected && last.1.elapsed() < Duration::from_secs(2) {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        let now = crowd.delivered.load(Ordering::Relaxed);
+        if now != last.0 {
+            last = (now, Instant::now());
+        }
+    }
+    let elapsed = started.elapsed();
+    let cpu = process_cpu(pid)?.saturating_sub(cpu_before);
+    let rss = rss_bytes(pid)?;
+    progress.abort();
+    eprintln!();
+    let received = crowd.dismiss().await?;
+    drop(kept);
+    Ok(summarise(plan, &received, sent, sending, elapsed, cpu, rss))
+}
+
+/// Sends timed lines for `secs`, paced by `every` (or flat out), reading
+/// whatever arrives so that the sender is never slow itself.
+async fn send(
+    mut client: Client,
+    every: Option<Duration>,
+    secs: f64,
+    base: Instant,
+) -> Result<(Client, u64)> {
+    let start = tokio::time::Instant::now();
+    let until = start + Duration::from_secs_f64(secs);
+    let mut seq = 0u64;
+    loop {
+        let now = tokio::time::Instant::now();
+        if now >= until {
+            break;
+        }
+        if let Some(every) = every {
+            let due = start + every.mul_f64(seq as f64);
+            if due > now {
+                tokio::time::sleep_until(due).await;
+            }
+        }
+        client.send_text(&timed_line(seq, base)).await?;
+        seq += 1;
+        while let Event::Text(_) = client.next_event(Duration::ZERO).await {}
+    }
+    Ok((client, seq))
+}
+
+async fn show_progress(delivered: std::sync::Arc<std::sync::atomic::AtomicU64>) {
+    loop {
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        eprint!("\r{} deliveries", delivered.load(Ordering::Relaxed));
+    }
+}
+
+fn summarise(
+    plan: &Plan,
+    received: &[Received],
+    sent: u64,
+    sending: Duration,
+    elapsed: Duration,
+    cpu: Duration,
+    rss: u64,
+) -> serde_json::Value {
+    let mut all = Histogram::<u64>::new_with_bounds(1, 600_000_000, 3)
+        .expect("these histogram bounds are valid");
+    let mut missing = 0;
+    let mut clients_missing = 0;
+    let mut ended = std::collections::BTreeMap::<String, u64>::new();
+    for client in received {
+        let _ = all.add(&client.latencies);
+        let short = sent.saturating_sub(client.lines);
+        missing += short;
+        clients_missing += u64::from(short > 0);
+        if let Some(how) = &client.ended {
+            *ended.entry(how.clone()).or_default() += 1;
+        }
+    }
+    let deliveries = all.len();
+    let us = |q: f64| all.value_at_quantile(q);
+    json!({
+        "clients": plan.clients,
+        "senders": plan.senders,
+        "rate": plan.rate,
+        "secs": plan.secs,
+        "sent": sent,
+        "sent_per_sec": sent as f64 / sending.as_secs_f64(),
+        "deliveries": deliveries,
+        "deliveries_per_sec": deliveries as f64 / elapsed.as_secs_f64(),
+        "missing": missing,
+        "clients_missing": clients_missing,
+        "p50_us": us(0.5),
+        "p99_us": us(0.99),
+        "p999_us": us(0.999),
+        "max_us": all.max(),
+        "cpu_us_per_delivery": cpu.as_secs_f64() * 1e6 / deliveries.max(1) as f64,
+        "rss_kib": rss / 1024,
+        "ended": ended,
+    })
+}
+
+/// Starts `bin`, connects `clients` idle clients and returns the server's
+/// resident memory per connection, in KiB, as JSON.
+pub async fn idle(
+    bin: &std::path::Path,
+    clients: usize,
+    in_flight: usize,
+) -> Result<serde_json::Value> {
+    let server = Server::start_with(bin, &[("RATE_LIMIT_PER_SEC", "0")]).await?;
+    let pid = server.pid()?;
+    let url = server.ws_url();
+    let before = rss_bytes(pid)?;
+    let mut crowd = Crowd::connect(&url, clients, 1, in_flight, Instant::now()).await?;
+    let _prober = crowd.sync(&url, 0).await?;
+    let after = rss_bytes(pid)?;
+    crowd.dismiss().await?;
+    Ok(json!({
+        "clients": clients,
+        "kib_per_connection": after.saturating_sub(before) as f64 / 1024.0 / clients as f64,
+    }))
+}

@@ -1,0 +1,410 @@
+//! `cargo xtask bench`: the figures of "What each loop costs".
+//!
+//! It builds release binaries, then runs `loadgen` (a separate program: xtask
+//! itself has no async runtime) over a fixed matrix, alternating the servers
+//! run by run (A B C A B C ...), at least three times. It writes medians with
+//! min and max, and ratios to part 2 taken within each run, as markdown tables
+//! and SVG charts. Every page says the machine and the date: the seconds are
+//! figures of one run on one machine; the ratios are what to compare.
+
+use anyhow::{Context, Result, bail};
+use serde_json::Value;
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+/// The servers compared, in table order; the first is the reference.
+pub const SERVERS: &[(&str, &str)] = &[
+    ("part2", "part2"),
+    ("part3-select-comparison", "part3"),
+    ("part4-hardening", "part4"),
+    ("baseline-chat", "baseline"),
+];
+
+/// One configuration of `loadgen chat`.
+#[derive(Debug, Clone, Copy)]
+pub struct ChatRun {
+    /// The file name of its page and chart.
+    pub name: &'static str,
+    /// What it measures, in a sentence for the page.
+    pub title: &'static str,
+    /// Reading clients.
+    pub clients: usize,
+    /// Sending clients.
+    pub senders: usize,
+    /// Lines a second across the senders (0: flat out).
+    pub rate: u64,
+    /// Seconds of sending.
+    pub secs: f64,
+}
+
+/// The matrix: full, or small enough for CI to prove the tool in a minute.
+pub struct Matrix {
+    /// The chat runs.
+    pub chats: Vec<ChatRun>,
+    /// Idle clients for the memory per connection.
+    pub idle_clients: usize,
+    /// Clients in the join storm.
+    pub storm_clients: usize,
+    /// Repetitions of the whole alternation.
+    pub runs: usize,
+}
+
+impl Matrix {
+    /// The matrix the chapter shows.
+    pub fn full() -> Self {
+        Matrix {
+            chats: vec![
+                ChatRun {
+                    name: "moderate",
+                    title: "100 clients, one sender at 500 lines a second for 5 s",
+                    clients: 100,
+                    senders: 1,
+                    rate: 500,
+                    secs: 5.0,
+                },
+                ChatRun {
+                    name: "large-room",
+                    title: "1,000 clients, one sender at 50 lines a second for 5 s",
+                    clients: 1000,
+                    senders: 1,
+                    rate: 50,
+                    secs: 5.0,
+                },
+                ChatRun {
+                    name: "saturation",
+                    title: "100 clients, one sender at 5,000 lines a second for 5 s",
+                    clients: 100,
+                    senders: 1,
+                    rate: 5000,
+                    secs: 5.0,
+                },
+            ],
+            idle_clients: 1000,
+            storm_clients: 5000,
+            runs: 3,
+        }
+    }
+
+    /// A small matrix that proves the tool works (about a minute).
+    pub fn quick() -> Self {
+        let small = |run: ChatRun| ChatRun {
+            clients: run.clients.min(20),
+            secs: 0.5,
+            ..run
+        };
+        Matrix {
+            chats: Matrix::full().chats.into_iter().map(small).collect(),
+            idle_clients: 50,
+            storm_clients: 200,
+            runs: 3,
+        }
+    }
+}
+
+/// Builds the release binaries and runs the matrix, writing its pages into
+/// `out`. Returns the files written.
+pub fn bench(root: &Path, matrix: &Matrix, out: &Path) -> Result<Vec<PathBuf>> {
+    let mut build = Command::new(env!("CARGO"));
+    build
+        .current_dir(root)
+        .args(["build", "--release", "--quiet", "-p", "loadgen"]);
+    for (package, _) in SERVERS {
+        build.args(["-p", package]);
+    }
+    let status = build.status().context("running cargo build --release")?;
+    if !status.success() {
+        bail!("cargo build --release failed");
+    }
+    let release = target_dir(root).join("release");
+    let loadgen = release.join(exe("loadgen"));
+    let bins: Vec<PathBuf> = SERVERS.iter().map(|(p, _)| release.join(exe(p))).collect();
+
+    std::fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
+    let header = machine_and_date();
+    let mut written = Vec::new();
+    for chat in &matrix.chats {
+        let mut figures = vec![Vec::new(); SERVERS.len()];
+        for run in 1..=matrix.runs {
+            for (index, bin) in bins.iter().enumerate() {
+                eprintln!("bench: {} run {run}: {}", chat.name, SERVERS[index].1);
+                let args = [
+                    "chat".to_string(),
+                    "--bin".into(),
+                    bin.display().to_string(),
+                    "--clients".into(),
+                    chat.clients.to_string(),
+                    "--senders".into(),
+                    chat.senders.to_string(),
+                    "--rate".into(),
+                    chat.rate.to_string(),
+                    "--secs".into(),
+                    chat.secs.to_string(),
+                ];
+                figures[index].push(loadgen_json(&loadgen, &args)?);
+            }
+        }
+        let page = out.join(format!("{}.md", chat.name));
+        std::fs::write(&page, chat_page(chat, matrix.runs, &header, &figures))
+            .with_context(|| format!("writing {}", page.display()))?;
+        written.push(page);
+        let chart = out.join(format!("{}.svg", chat.name));
+        std::fs::write(&chart, latency_chart(chat, &figures))
+            .with_context(|| format!("writing {}", chart.display()))?;
+        written.push(chart);
+    }
+
+    let mut idle = vec![Vec::new(); SERVERS.len()];
+    let mut storm = vec![Vec::new(); SERVERS.len()];
+    for run in 1..=matrix.runs {
+        for (index, bin) in bins.iter().enumerate() {
+            eprintln!("bench: connections run {run}: {}", SERVERS[index].1);
+            let bin = bin.display().to_string();
+            let clients = matrix.idle_clients.to_string();
+            idle[index].push(loadgen_json(
+                &loadgen,
+                &["idle", "--bin", &bin, "--clients", &clients],
+            )?);
+            let clients = matrix.storm_clients.to_string();
+            let args = [
+                "join-storm",
+                "--bin",
+                &bin,
+                "--clients",
+                &clients,
+                "--runs",
+                "1",
+            ];
+            storm[index].push(loadgen_json(&loadgen, &args)?);
+        }
+    }
+    let page = out.join("connections.md");
+    std::fs::write(&page, connections_page(matrix, &header, &idle, &storm))
+        .with_context(|| format!("writing {}", page.display()))?;
+    written.push(page);
+    Ok(written)
+}
+
+fn exe(name: &str) -> String {
+    format!("{name}{}", std::env::consts::EXE_SUFFIX)
+}
+
+fn target_dir(root: &Path) -> PathBuf {
+    std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| root.join("target"))
+}
+
+/// Runs loadgen and parses the last JSON line it prints.
+fn loadgen_json<S: AsRef<std::ffi::OsStr>>(loadgen: &Path, args: &[S]) -> Result<Value> {
+    let output = Command::new(loadgen)
+        .args(args)
+        .stderr(std::process::Stdio::inherit())
+        .output()
+        .with_context(|| format!("running {}", loadgen.display()))?;
+    if !output.status.success() {
+        bail!("loadgen failed ({})", output.status);
+    }
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let line = stdout
+        .lines()
+        .rev()
+        .find(|line| line.starts_with('{'))
+        .context("loadgen printed no JSON line")?;
+    serde_json::from_str(line).context("parsing loadgen's JSON line")
+}
+
+/// "2026-11-26, Intel(R) Xeon(R) Processor, 2 cores, linux".
+fn machine_and_date() -> String {
+    let model = std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|info| {
+            info.lines()
+                .find_map(|line| line.strip_prefix("model name"))
+                .and_then(|rest| rest.split_once(':'))
+                .map(|(_, model)| model.trim().to_string())
+        })
+        .unwrap_or_else(|| "an unnamed CPU".to_string());
+    let cores = std::thread::available_parallelism().map_or(0, |n| n.get());
+    let date = Command::new("date")
+        .args(["-u", "+%Y-%m-%d"])
+        .output()
+        .ok()
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
+        .unwrap_or_default();
+    format!("{date}, {model}, {cores} cores, {}", std::env::consts::OS)
+}
+
+/// Median, min and max.
+pub fn spread(values: &[f64]) -> (f64, f64, f64) {
+    let mut sorted: Vec<f64> = values.iter().copied().filter(|v| v.is_finite()).collect();
+    sorted.sort_by(f64::total_cmp);
+    let median = match sorted.len() {
+        0 => f64::NAN,
+        n if n % 2 == 1 => sorted[n / 2],
+        n => (sorted[n / 2 - 1] + sorted[n / 2]) / 2.0,
+    };
+    (
+        median,
+        sorted.first().copied().unwrap_or(f64::NAN),
+        sorted.last().copied().unwrap_or(f64::NAN),
+    )
+}
+
+fn field(figures: &[Value], key: &str) -> Vec<f64> {
+    figures
+        .iter()
+        .map(|f| f[key].as_f64().unwrap_or(f64::NAN))
+        .collect()
+}
+
+/// Per run, `key` of each server divided by the reference server's.
+fn ratios(figures: &[Vec<Value>], index: usize, key: &str) -> Vec<f64> {
+    figures[index]
+        .iter()
+        .zip(&figures[0])
+        .map(|(this, reference)| {
+            this[key].as_f64().unwrap_or(f64::NAN) / reference[key].as_f64().unwrap_or(f64::NAN)
+        })
+        .collect()
+}
+
+fn chat_page(chat: &ChatRun, runs: usize, header: &str, figures: &[Vec<Value>]) -> String {
+    let mut out = format!(
+        "<!-- Generated by `cargo xtask bench`. Figures of one bench run; no test compares them. -->\n\n\
+         **{}**, release builds, {runs} runs with the servers alternated; {header}. Medians, with \
+         min and max across the runs; ratios to part 2 are taken within each run.\n\n\
+         | server | latency p50 ms | p99 ms | deliveries/s | server CPU µs per delivery | missing | p50, p99 ratio to part2 |\n\
+         | --- | --- | --- | --- | --- | --- | --- |\n",
+        chat.title
+    );
+    for (index, (_, short)) in SERVERS.iter().enumerate() {
+        let ms = |key: &str| {
+            let (m, lo, hi) = spread(&field(&figures[index], key));
+            format!("{:.1} ({:.1}–{:.1})", m / 1000.0, lo / 1000.0, hi / 1000.0)
+        };
+        let (rate, lo, hi) = spread(&field(&figures[index], "deliveries_per_sec"));
+        let (cpu, cpu_lo, cpu_hi) = spread(&field(&figures[index], "cpu_us_per_delivery"));
+        let (missing, _, missing_hi) = spread(&field(&figures[index], "missing"));
+        let (r50, _, _) = spread(&ratios(figures, index, "p50_us"));
+        let (r99, _, _) = spread(&ratios(figures, index, "p99_us"));
+        let _ = writeln!(
+            out,
+            "| {short} | {} | {} | {rate:.0} ({lo:.0}–{hi:.0}) | {cpu:.2} ({cpu_lo:.2}–{cpu_hi:.2}) | {missing:.0} (max {missing_hi:.0}) | {r50:.2}, {r99:.2} |",
+            ms("p50_us"),
+            ms("p99_us"),
+        );
+    }
+    let _ = write!(out, "\n![{}](bench/{}.svg)\n", chat.title, chat.name);
+    out
+}
+
+fn connections_page(
+    matrix: &Matrix,
+    header: &str,
+    idle: &[Vec<Value>],
+    storm: &[Vec<Value>],
+) -> String {
+    let mut out = format!(
+        "<!-- Generated by `cargo xtask bench`. Figures of one bench run; no test compares them. -->\n\n\
+         Connections, release builds, {} runs with the servers alternated; {header}. Memory per \
+         idle connection with {} clients; a join storm of {} clients connecting at once, timed \
+         until a line sent after the last connection reached all of them.\n\n\
+         | server | KiB per idle connection | join storm s | join storm ratio to part2 |\n\
+         | --- | --- | --- | --- |\n",
+        matrix.runs, matrix.idle_clients, matrix.storm_clients
+    );
+    for (index, (_, short)) in SERVERS.iter().enumerate() {
+        let (kib, kib_lo, kib_hi) = spread(&field(&idle[index], "kib_per_connection"));
+        let (secs, lo, hi) = spread(&field(&storm[index], "secs"));
+        let (ratio, _, _) = spread(&ratios(storm, index, "secs"));
+        let _ = writeln!(
+            out,
+            "| {short} | {kib:.1} ({kib_lo:.1}–{kib_hi:.1}) | {secs:.2} ({lo:.2}–{hi:.2}) | {ratio:.2} |"
+        );
+    }
+    out
+}
+
+/// A bar chart of median p50 and p99 latency per server, as plain SVG.
+fn latency_chart(chat: &ChatRun, figures: &[Vec<Value>]) -> String {
+    let medians: Vec<(f64, f64)> = figures
+        .iter()
+        .map(|f| {
+            (
+                spread(&field(f, "p50_us")).0 / 1000.0,
+                spread(&field(f, "p99_us")).0 / 1000.0,
+            )
+        })
+        .collect();
+    let top = medians.iter().map(|(_, p99)| *p99).fold(1.0_f64, f64::max);
+    let (width, height, left, bottom) = (640.0, 260.0, 110.0, 40.0);
+    let plot = width - left - 20.0;
+    let row = (height - bottom - 20.0) / SERVERS.len() as f64;
+    let mut svg = format!(
+        "<svg xmlns=\"http://www.w3.org/2000/svg\" viewBox=\"0 0 {width} {height}\" \
+         font-family=\"sans-serif\" font-size=\"12\" role=\"img\">\n\
+         <title>Median delivery latency: {}</title>\n\
+         <rect width=\"100%\" height=\"100%\" fill=\"white\"/>\n",
+        chat.title
+    );
+    for (index, ((_, short), &(p50, p99))) in SERVERS.iter().zip(&medians).enumerate() {
+        let y = 20.0 + row * index as f64;
+        let bar = |value: f64| value / top * plot;
+        let _ = write!(
+            svg,
+            "<text x=\"{}\" y=\"{:.1}\" text-anchor=\"end\">{short}</text>\n\
+             <rect x=\"{left}\" y=\"{:.1}\" width=\"{:.1}\" height=\"{:.1}\" fill=\"#9ecae1\"/>\n\
+             <rect x=\"{left}\" y=\"{:.1}\" width=\"{:.1}\" height=\"{:.1}\" fill=\"#3182bd\"/>\n\
+             <text x=\"{:.1}\" y=\"{:.1}\">p99 {p99:.1} ms</text>\n\
+             <text x=\"{:.1}\" y=\"{:.1}\" fill=\"white\">p50 {p50:.1}</text>\n",
+            left - 8.0,
+            y + row * 0.55,
+            y + 4.0,
+            bar(p99),
+            row * 0.4,
+            y + row * 0.45,
+            bar(p50),
+            row * 0.4,
+            left + bar(p99) + 4.0,
+            y + row * 0.35,
+            left + 4.0,
+            y + row * 0.75,
+        );
+    }
+    let _ = write!(
+        svg,
+        "<text x=\"{left}\" y=\"{:.1}\">median latency, ms (dark: p50, light: p99)</text>\n</svg>\n",
+        height - 12.0
+    );
+    svg
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn spread_ignores_missing_values() {
+        assert_eq!(spread(&[3.0, f64::NAN, 1.0, 2.0]), (2.0, 1.0, 3.0));
+    }
+
+    #[test]
+    fn pages_and_charts_render_from_figures() {
+        let run = Matrix::quick().chats[0];
+        let one = serde_json::json!({
+            "p50_us": 1000.0, "p99_us": 4000.0, "deliveries_per_sec": 100.0,
+            "cpu_us_per_delivery": 2.0, "missing": 0.0
+        });
+        let figures = vec![vec![one.clone(), one.clone(), one]; SERVERS.len()];
+        let page = chat_page(&run, 3, "a machine", &figures);
+        assert!(
+            page.contains("| part4 | 1.0 (1.0–1.0) | 4.0 (4.0–4.0) |"),
+            "{page}"
+        );
+        assert!(page.contains("| 1.00, 1.00 |"), "{page}");
+        let svg = latency_chart(&run, &figures);
+        assert!(svg.starts_with("<svg") && svg.trim_end().ends_with("</svg>"));
+        assert_eq!(svg.matches("<rect x=").count(), 2 * SERVERS.len());
+    }
+}
