@@ -51,6 +51,32 @@ enum Command {
         #[arg(long, default_value_t = 256)]
         in_flight: usize,
     },
+    /// Run `chat` against several servers, alternated run by run, and print
+    /// (and with --out, write) a table of latency and CPU with ratios to the
+    /// first server, taken within each run.
+    Compare {
+        /// A server as LABEL=PATH (build it with --release); two or more.
+        #[arg(long = "bin", required = true, value_parser = labelled)]
+        bins: Vec<(String, PathBuf)>,
+        /// Clients that read.
+        #[arg(long, default_value_t = 100)]
+        clients: usize,
+        /// Clients that send, besides.
+        #[arg(long, default_value_t = 1)]
+        senders: usize,
+        /// Lines a second across all senders; 0 sends flat out.
+        #[arg(long, default_value_t = 500)]
+        rate: u64,
+        /// Seconds of sending.
+        #[arg(long, default_value_t = 5.0)]
+        secs: f64,
+        /// Repetitions of the whole alternation.
+        #[arg(long, default_value_t = 3)]
+        runs: usize,
+        /// Also write the table as a markdown page here (for the book).
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
     /// Start the server, connect idle clients, print the memory per connection.
     Idle {
         /// The server binary (build it with --release).
@@ -123,6 +149,24 @@ async fn run(cli: Cli) -> Result<()> {
             eprintln!("{}", readable(&short_name(&bin), &figures));
             println!("{figures}");
             Ok(())
+        }
+        Command::Compare {
+            bins,
+            clients,
+            senders,
+            rate,
+            secs,
+            runs,
+            out,
+        } => {
+            let plan = chat::Plan {
+                clients,
+                senders,
+                rate,
+                secs,
+                in_flight: 256,
+            };
+            compare(&bins, &plan, runs, out.as_deref()).await
         }
         Command::Idle {
             bin,
@@ -209,6 +253,85 @@ async fn join_storm(
     if let Some(out) = out {
         let page = format!(
             "<!-- Written by `loadgen join-storm --out`; a benchmark's figures, not checked by any test. -->\n\n{summary}"
+        );
+        std::fs::write(out, page).with_context(|| format!("writing {}", out.display()))?;
+    }
+    Ok(())
+}
+
+/// `LABEL=PATH` for `compare`.
+fn labelled(text: &str) -> Result<(String, PathBuf), String> {
+    let (label, path) = text
+        .split_once('=')
+        .ok_or_else(|| format!("expected LABEL=PATH, not {text:?}"))?;
+    Ok((label.to_string(), PathBuf::from(path)))
+}
+
+async fn compare(
+    bins: &[(String, PathBuf)],
+    plan: &chat::Plan,
+    runs: usize,
+    out: Option<&std::path::Path>,
+) -> Result<()> {
+    let mut figures = vec![Vec::new(); bins.len()];
+    for round in 1..=runs {
+        for (index, (label, bin)) in bins.iter().enumerate() {
+            let result = chat::run(bin, plan)
+                .await
+                .with_context(|| format!("{label} in run {round}"))?;
+            eprintln!("run {round}: {}", readable(label, &result));
+            figures[index].push(result);
+        }
+    }
+    let get = |index: usize, key: &str| -> Vec<f64> {
+        figures[index]
+            .iter()
+            .map(|f| f[key].as_f64().unwrap_or(f64::NAN))
+            .collect()
+    };
+    let ratio = |index: usize, key: &str| -> f64 {
+        let per_run: Vec<f64> = get(index, key)
+            .iter()
+            .zip(get(0, key))
+            .map(|(this, first)| this / first)
+            .collect();
+        spread(&per_run).0
+    };
+    let cores = std::thread::available_parallelism().map_or(0, |n| n.get());
+    let mut table = format!(
+        "{} clients, {} sender(s) at {} lines a second for {} s; {runs} runs, servers alternated \
+         run by run, release builds; `loadgen compare` on {}, on one machine ({}, {cores} cores, \
+         {}). Medians with min and max; ratios to {} are taken within each run.\n\n\
+         | server | latency p50 ms | p99 ms | server CPU µs per delivery | p50, p99 ratio to {} |\n\
+         | --- | --- | --- | --- | --- |\n",
+        plan.clients,
+        plan.senders,
+        plan.rate,
+        plan.secs,
+        testkit::today(),
+        cpu_model(),
+        std::env::consts::OS,
+        bins[0].0,
+        bins[0].0,
+    );
+    for (index, (label, _)) in bins.iter().enumerate() {
+        let ms = |key: &str| {
+            let (m, lo, hi) = spread(&get(index, key));
+            format!("{:.1} ({:.1}–{:.1})", m / 1000.0, lo / 1000.0, hi / 1000.0)
+        };
+        let (cpu, lo, hi) = spread(&get(index, "cpu_us_per_delivery"));
+        table.push_str(&format!(
+            "| {label} | {} | {} | {cpu:.2} ({lo:.2}–{hi:.2}) | {:.2}, {:.2} |\n",
+            ms("p50_us"),
+            ms("p99_us"),
+            ratio(index, "p50_us"),
+            ratio(index, "p99_us"),
+        ));
+    }
+    eprint!("{table}");
+    if let Some(out) = out {
+        let page = format!(
+            "<!-- Written by `loadgen compare --out`; a benchmark's figures, not checked by any test. -->\n\n{table}"
         );
         std::fs::write(out, page).with_context(|| format!("writing {}", out.display()))?;
     }
