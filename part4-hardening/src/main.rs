@@ -26,6 +26,8 @@ const HEALTHCHECK_TEXT: &str = "rust-websocket-tutorial is live";
 const MAX_MESSAGE_BYTES: usize = 64 * 1024;
 /// How many messages may wait for one user before the user is dropped.
 const OUTBOX_CAPACITY: usize = 256;
+/// How many commands may wait for the server task before sessions wait.
+const COMMAND_CAPACITY: usize = 1024;
 /// How many bytes may wait for one user before the user is dropped.
 const OUTBOX_BYTES: usize = 512 * 1024;
 /// A notice is skipped for a user who already has this many messages waiting.
@@ -116,7 +118,10 @@ enum WebSocketCommands {
 // ANCHOR: server-struct
 struct WebSocketServer {
     session_store: SessionStore,
-    ws_server_receiver: mpsc::UnboundedReceiver<WebSocketCommands>,
+    /// Fix: bounded (`COMMAND_CAPACITY`). The server never waits on it, and a
+    /// session that finds it full waits, which stops it reading its client:
+    /// a flood of senders slows down at their own sockets, not in memory.
+    ws_server_receiver: mpsc::Receiver<WebSocketCommands>,
     /// Fix: joins and departures not announced yet.
     presence: Presence,
 }
@@ -191,7 +196,8 @@ fn presence_notice(users: &BTreeSet<i32>, verb: &str) -> Option<String> {
 // ANCHOR: server-impl
 impl WebSocketServer {
     fn new(rate_limit: Option<RateLimit>) -> (Self, UserSessionFactory) {
-        let (ws_server_sender, ws_server_receiver) = mpsc::unbounded_channel::<WebSocketCommands>();
+        let (ws_server_sender, ws_server_receiver) =
+            mpsc::channel::<WebSocketCommands>(COMMAND_CAPACITY);
         let server = Self {
             session_store: SessionStore::new(),
             ws_server_receiver,
@@ -350,7 +356,7 @@ impl WebSocketServer {
 // ANCHOR: factory
 #[derive(Clone)]
 struct UserSessionFactory {
-    ws_server_sender: mpsc::UnboundedSender<WebSocketCommands>,
+    ws_server_sender: mpsc::Sender<WebSocketCommands>,
     /// Shared by the workers' clones, so ids are unique in the process.
     next_conn_id: Arc<AtomicU64>,
     /// Fix: every user's input is limited (`None`: not limited).
@@ -377,7 +383,7 @@ impl UserSessionFactory {
 struct UserSession {
     user_id: i32,
     conn_id: ConnId,
-    ws_server_sender: mpsc::UnboundedSender<WebSocketCommands>,
+    ws_server_sender: mpsc::Sender<WebSocketCommands>,
     session: actix_ws::Session,
     limiter: Option<Limiter>,
 }
@@ -566,6 +572,7 @@ impl UserSession {
                 user_id,
                 user_handle,
             })
+            .await
             .is_err()
         {
             let close = self.session.close(server_gone());
@@ -620,10 +627,13 @@ impl UserSession {
                                 }
                                 Admit::Close => break Some((CloseCode::Policy, TOO_FAST).into()),
                             }
-                            let sent = self.ws_server_sender.send(UserMessage {
-                                user_id,
-                                user_message: text.to_string(),
-                            });
+                            let sent = self
+                                .ws_server_sender
+                                .send(UserMessage {
+                                    user_id,
+                                    user_message: text.to_string(),
+                                })
+                                .await;
                             // Fix: no `unwrap`; the server is gone only when shutting down.
                             if sent.is_err() {
                                 break server_gone();
@@ -678,10 +688,13 @@ impl UserSession {
         };
         // Fix: the server removes this connection's entry (if it is still
         // this connection's) and tells everyone; it may be gone at shutdown.
-        let _ = self.ws_server_sender.send(UserDisconnect {
-            user_id,
-            conn_id: self.conn_id,
-        });
+        let _ = self
+            .ws_server_sender
+            .send(UserDisconnect {
+                user_id,
+                conn_id: self.conn_id,
+            })
+            .await;
         // Fix: a client that does not read cannot hold the session here.
         let _ = tokio::time::timeout(CLOSE_TIMEOUT, self.session.close(reason)).await;
     }
@@ -831,7 +844,7 @@ fn shutdown_signal() -> std::io::Result<impl Future<Output = &'static str>> {
 /// the HTTP server, which waits up to `SHUTDOWN_TIMEOUT_SECS` for connections.
 async fn shut_down_on_signal(
     signal: impl Future<Output = &'static str>,
-    ws_server_sender: mpsc::UnboundedSender<WebSocketCommands>,
+    ws_server_sender: mpsc::Sender<WebSocketCommands>,
     http_server: actix_web::dev::ServerHandle,
 ) {
     let signal = signal.await;
@@ -839,6 +852,7 @@ async fn shut_down_on_signal(
     let (done, chat_server_done) = oneshot::channel();
     if ws_server_sender
         .send(WebSocketCommands::Shutdown { done })
+        .await
         .is_ok()
     {
         let _ = chat_server_done.await;

@@ -1,6 +1,6 @@
 //! `cargo xtask`: chores that keep the book in step with the code.
 
-use anyhow::{Result, bail};
+use anyhow::{Context, Result, bail};
 use clap::{Parser, Subcommand};
 use std::process::ExitCode;
 use xtask::{copy_evidence, pages, stale, stale_transcripts, workspace_root, write_changed};
@@ -39,6 +39,10 @@ enum Command {
         /// pages go to target/bench-quick/, never into the book.
         #[arg(long)]
         quick: bool,
+        /// Instead, time a cold build, a rebuild after an edit and the book
+        /// build, for the workshop appendix (book/src/generated/bench/build-times.md).
+        #[arg(long, conflicts_with = "quick")]
+        build_times: bool,
     },
 }
 
@@ -70,7 +74,15 @@ fn run(cli: Cli) -> Result<()> {
             }
             copy_evidence(&root, &from, figures)?
         }
-        Command::Bench { quick } => {
+        Command::Bench {
+            build_times: true, ..
+        } => {
+            let path = root.join("book/src/generated/bench/build-times.md");
+            let page = xtask::bench::build_times(&root)?;
+            std::fs::write(&path, page).with_context(|| format!("writing {}", path.display()))?;
+            vec![path]
+        }
+        Command::Bench { quick, .. } => {
             let (matrix, out) = if quick {
                 (
                     xtask::bench::Matrix::quick(),

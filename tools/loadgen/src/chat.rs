@@ -22,6 +22,8 @@ pub struct Plan {
     pub secs: f64,
     /// Handshakes in flight at once.
     pub in_flight: usize,
+    /// Where to record a `perf` CPU profile of the server while it sends.
+    pub perf: Option<std::path::PathBuf>,
 }
 
 /// Starts `bin`, runs `plan` against it and returns the result as JSON.
@@ -34,6 +36,10 @@ pub async fn run(bin: &std::path::Path, plan: &Plan) -> Result<serde_json::Value
     let mut crowd = Crowd::connect(&url, plan.clients, 1, plan.in_flight, base).await?;
     let _prober = crowd.sync(&url, 0).await?;
 
+    let profiler = match &plan.perf {
+        Some(path) => Some(start_perf(pid, path)?),
+        None => None,
+    };
     let cpu_before = process_cpu(pid)?;
     let started = Instant::now();
     let per_sender = if plan.rate == 0 {
@@ -57,6 +63,9 @@ pub async fn run(bin: &std::path::Path, plan: &Plan) -> Result<serde_json::Value
         kept.push(client);
     }
     let sending = started.elapsed();
+    if let Some(profiler) = profiler {
+        stop_perf(profiler).await?;
+    }
     // Deliveries may still be on their way: wait until all arrived, or
     // until two seconds pass without one.
     let expected = sent * plan.clients as u64;
@@ -76,6 +85,33 @@ pub async fn run(bin: &std::path::Path, plan: &Plan) -> Result<serde_json::Value
     let received = crowd.dismiss().await?;
     drop(kept);
     Ok(summarise(plan, &received, sent, sending, elapsed, cpu, rss))
+}
+
+/// Starts `perf record` on the server: CPU-clock samples (this machine
+/// has no hardware counters), with the functions they fell in.
+fn start_perf(pid: u32, path: &std::path::Path) -> Result<tokio::process::Child> {
+    tokio::process::Command::new("perf")
+        .args(["record", "-e", "cpu-clock", "-F", "999", "--quiet", "-o"])
+        .arg(path)
+        .args(["-p", &pid.to_string()])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .context("starting `perf record` (install linux-perf, or leave out --perf)")
+}
+
+/// Stops `perf record` with SIGINT, on which it writes its data and exits.
+async fn stop_perf(mut perf: tokio::process::Child) -> Result<()> {
+    let pid = perf.id().context("perf has already exited")?;
+    tokio::process::Command::new("kill")
+        .args(["-INT", &pid.to_string()])
+        .status()
+        .await
+        .context("sending SIGINT to perf")?;
+    perf.wait()
+        .await
+        .context("waiting for perf to write its data")?;
+    Ok(())
 }
 
 /// Sends timed lines for `secs`, paced by `every` (or flat out), reading

@@ -50,6 +50,10 @@ enum Command {
         /// Handshakes in flight at once.
         #[arg(long, default_value_t = 256)]
         in_flight: usize,
+        /// Record a `perf` CPU profile of the server while the senders send,
+        /// into this file (Linux, with linux-perf installed).
+        #[arg(long)]
+        perf: Option<PathBuf>,
     },
     /// Run `chat` against several servers, alternated run by run, and print
     /// (and with --out, write) a table of latency and CPU with ratios to the
@@ -137,6 +141,7 @@ async fn run(cli: Cli) -> Result<()> {
             rate,
             secs,
             in_flight,
+            perf,
         } => {
             let plan = chat::Plan {
                 clients,
@@ -144,6 +149,7 @@ async fn run(cli: Cli) -> Result<()> {
                 rate,
                 secs,
                 in_flight,
+                perf,
             };
             let figures = chat::run(&bin, &plan).await?;
             eprintln!("{}", readable(&short_name(&bin), &figures));
@@ -165,6 +171,7 @@ async fn run(cli: Cli) -> Result<()> {
                 rate,
                 secs,
                 in_flight: 256,
+                perf: None,
             };
             compare(&bins, &plan, runs, out.as_deref()).await
         }
