@@ -57,9 +57,13 @@ pub async fn run(bin: &std::path::Path, plan: &Plan) -> Result<serde_json::Value
     let progress = tokio::spawn(show_progress(crowd.delivered.clone()));
     let mut sent = 0;
     let mut kept = Vec::new();
+    let mut senders_ended = std::collections::BTreeMap::<String, u64>::new();
     for sender in senders {
-        let (client, count) = sender.await.context("a sender panicked")??;
+        let (client, count, ended) = sender.await.context("a sender panicked")??;
         sent += count;
+        if let Some(how) = ended {
+            *senders_ended.entry(how).or_default() += 1;
+        }
         kept.push(client);
     }
     let sending = started.elapsed();
@@ -84,7 +88,9 @@ pub async fn run(bin: &std::path::Path, plan: &Plan) -> Result<serde_json::Value
     eprintln!();
     let received = crowd.dismiss().await?;
     drop(kept);
-    Ok(summarise(plan, &received, sent, sending, elapsed, cpu, rss))
+    let mut figures = summarise(plan, &received, sent, sending, elapsed, cpu, rss);
+    figures["senders_ended"] = json!(senders_ended);
+    Ok(figures)
 }
 
 /// Starts `perf record` on the server: CPU-clock samples (this machine
@@ -115,13 +121,15 @@ async fn stop_perf(mut perf: tokio::process::Child) -> Result<()> {
 }
 
 /// Sends timed lines for `secs`, paced by `every` (or flat out), reading
-/// whatever arrives so that the sender is never slow itself.
+/// whatever arrives so that the sender is never slow itself. A server may
+/// close a sender (as too fast, or too slow to read): then it stops, and
+/// says how it ended.
 async fn send(
     mut client: Client,
     every: Option<Duration>,
     secs: f64,
     base: Instant,
-) -> Result<(Client, u64)> {
+) -> Result<(Client, u64, Option<String>)> {
     let start = tokio::time::Instant::now();
     let until = start + Duration::from_secs_f64(secs);
     let mut seq = 0u64;
@@ -136,11 +144,20 @@ async fn send(
                 tokio::time::sleep_until(due).await;
             }
         }
-        client.send_text(&timed_line(seq, base)).await?;
+        if client.send_text(&timed_line(seq, base)).await.is_err() {
+            let how = client.next_non_text(Duration::from_secs(1)).await;
+            return Ok((client, seq, Some(how.to_string())));
+        }
         seq += 1;
-        while let Event::Text(_) = client.next_event(Duration::ZERO).await {}
+        loop {
+            match client.next_event(Duration::ZERO).await {
+                Event::Text(_) => {}
+                Event::Silent => break,
+                how => return Ok((client, seq, Some(how.to_string()))),
+            }
+        }
     }
-    Ok((client, seq))
+    Ok((client, seq, None))
 }
 
 async fn show_progress(delivered: std::sync::Arc<std::sync::atomic::AtomicU64>) {
