@@ -132,6 +132,36 @@ impl Matrix {
     }
 }
 
+/// Builds loadgen in release mode and returns its path.
+fn build_loadgen(root: &Path) -> Result<PathBuf> {
+    let status = Command::new(env!("CARGO"))
+        .current_dir(root)
+        .args(["build", "--release", "--quiet", "-p", "loadgen"])
+        .status()
+        .context("running cargo build --release -p loadgen")?;
+    if !status.success() {
+        bail!("cargo build --release -p loadgen failed");
+    }
+    Ok(target_dir(root).join("release").join(exe("loadgen")))
+}
+
+/// The arguments of `loadgen chat` for `chat` against `bin`.
+fn chat_args(bin: &Path, chat: &ChatRun) -> Vec<String> {
+    vec![
+        "chat".into(),
+        "--bin".into(),
+        bin.display().to_string(),
+        "--clients".into(),
+        chat.clients.to_string(),
+        "--senders".into(),
+        chat.senders.to_string(),
+        "--rate".into(),
+        chat.rate.to_string(),
+        "--secs".into(),
+        chat.secs.to_string(),
+    ]
+}
+
 /// Builds the release binaries and runs the matrix, writing its pages into
 /// `out`. Returns the files written.
 pub fn bench(root: &Path, matrix: &Matrix, out: &Path) -> Result<Vec<PathBuf>> {
@@ -151,26 +181,14 @@ pub fn bench(root: &Path, matrix: &Matrix, out: &Path) -> Result<Vec<PathBuf>> {
     let bins: Vec<PathBuf> = SERVERS.iter().map(|(p, _)| release.join(exe(p))).collect();
 
     std::fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
-    let header = machine_and_date();
+    let header = machine_and_date(&loadgen)?;
     let mut written = Vec::new();
     for chat in &matrix.chats {
         let mut figures = vec![Vec::new(); SERVERS.len()];
         for run in 1..=matrix.runs {
             for (index, bin) in bins.iter().enumerate() {
                 eprintln!("bench: {} run {run}: {}", chat.name, SERVERS[index].1);
-                let args = [
-                    "chat".to_string(),
-                    "--bin".into(),
-                    bin.display().to_string(),
-                    "--clients".into(),
-                    chat.clients.to_string(),
-                    "--senders".into(),
-                    chat.senders.to_string(),
-                    "--rate".into(),
-                    chat.rate.to_string(),
-                    "--secs".into(),
-                    chat.secs.to_string(),
-                ];
+                let args = chat_args(bin, chat);
                 figures[index].push(loadgen_json(&loadgen, &args)?);
             }
         }
@@ -238,21 +256,8 @@ fn profile_page(loadgen: &Path, bins: &[PathBuf], chat: &ChatRun, header: &str) 
     let mut columns = Vec::new();
     for &index in PROFILED {
         let data = std::env::temp_dir().join(format!("xtask-bench-{}.perf", SERVERS[index].1));
-        let args = [
-            "chat".to_string(),
-            "--bin".into(),
-            bins[index].display().to_string(),
-            "--clients".into(),
-            chat.clients.to_string(),
-            "--senders".into(),
-            chat.senders.to_string(),
-            "--rate".into(),
-            chat.rate.to_string(),
-            "--secs".into(),
-            chat.secs.to_string(),
-            "--perf".into(),
-            data.display().to_string(),
-        ];
+        let mut args = chat_args(&bins[index], chat);
+        args.extend(["--perf".into(), data.display().to_string()]);
         eprintln!("bench: profile: {}", SERVERS[index].1);
         if let Err(err) = loadgen_json(loadgen, &args) {
             out.push_str(&format!(
@@ -379,25 +384,14 @@ fn loadgen_json<S: AsRef<std::ffi::OsStr>>(loadgen: &Path, args: &[S]) -> Result
     serde_json::from_str(line).context("parsing loadgen's JSON line")
 }
 
-/// "2026-11-26, Intel(R) Xeon(R) Processor, 2 cores, linux".
-fn machine_and_date() -> String {
-    let model = std::fs::read_to_string("/proc/cpuinfo")
-        .ok()
-        .and_then(|info| {
-            info.lines()
-                .find_map(|line| line.strip_prefix("model name"))
-                .and_then(|rest| rest.split_once(':'))
-                .map(|(_, model)| model.trim().to_string())
-        })
-        .unwrap_or_else(|| "an unnamed CPU".to_string());
-    let cores = std::thread::available_parallelism().map_or(0, |n| n.get());
-    let date = Command::new("date")
-        .args(["-u", "+%Y-%m-%d"])
-        .output()
-        .ok()
-        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
-        .unwrap_or_default();
-    format!("{date}, {model}, {cores} cores, {}", std::env::consts::OS)
+/// Where and when: loadgen's description of the machine (date, CPU
+/// model, cores, system), so that it is written in one place.
+fn machine_and_date(loadgen: &Path) -> Result<String> {
+    let described = loadgen_json(loadgen, &["machine"])?;
+    described["machine"]
+        .as_str()
+        .map(str::to_string)
+        .context("loadgen described no machine")
 }
 
 /// Median, min and max.
@@ -601,6 +595,7 @@ pub fn build_times(root: &Path) -> Result<String> {
         |s| format!("{s:.1} s"),
     );
     let _ = std::fs::remove_dir_all(&scratch);
+    let loadgen = build_loadgen(root)?;
     Ok(format!(
         "<!-- Generated by `cargo xtask bench --build-times`. Figures of one run; no test compares them. -->\n\n\
          Measured on {}. The cold build starts from an empty target folder with every crate already \
@@ -609,7 +604,7 @@ pub fn build_times(root: &Path) -> Result<String> {
          | `cargo build --workspace`, cold | {cold:.0} s |\n\
          | `cargo build -p part2` after an edit to `part2/src/main.rs` | {rebuild:.1} s |\n\
          | `mdbook build book` | {book} |\n",
-        machine_and_date()
+        machine_and_date(&loadgen)?
     ))
 }
 

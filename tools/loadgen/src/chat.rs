@@ -90,6 +90,7 @@ pub async fn run(bin: &std::path::Path, plan: &Plan) -> Result<serde_json::Value
     drop(kept);
     let mut figures = summarise(plan, &received, sent, sending, elapsed, cpu, rss);
     figures["senders_ended"] = json!(senders_ended);
+    figures["machine"] = json!(crate::machine());
     Ok(figures)
 }
 
@@ -231,5 +232,6 @@ pub async fn idle(
     Ok(json!({
         "clients": clients,
         "kib_per_connection": after.saturating_sub(before) as f64 / 1024.0 / clients as f64,
+        "machine": crate::machine(),
     }))
 }

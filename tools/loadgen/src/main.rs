@@ -27,6 +27,36 @@ struct Cli {
     command: Command,
 }
 
+/// What the clients of a `chat` or `compare` run do.
+#[derive(clap::Args)]
+struct Load {
+    /// Clients that read.
+    #[arg(long, default_value_t = 100)]
+    clients: usize,
+    /// Clients that send, besides.
+    #[arg(long, default_value_t = 1)]
+    senders: usize,
+    /// Lines a second across all senders; 0 sends flat out.
+    #[arg(long, default_value_t = 500)]
+    rate: u64,
+    /// Seconds of sending.
+    #[arg(long, default_value_t = 5.0)]
+    secs: f64,
+}
+
+impl Load {
+    fn plan(&self, in_flight: usize, perf: Option<PathBuf>) -> chat::Plan {
+        chat::Plan {
+            clients: self.clients,
+            senders: self.senders,
+            rate: self.rate,
+            secs: self.secs,
+            in_flight,
+            perf,
+        }
+    }
+}
+
 #[derive(Subcommand)]
 enum Command {
     /// Start the server, connect the clients, then have the senders send
@@ -35,18 +65,8 @@ enum Command {
         /// The server binary (build it with --release).
         #[arg(long = "bin")]
         bin: PathBuf,
-        /// Clients that read.
-        #[arg(long, default_value_t = 100)]
-        clients: usize,
-        /// Clients that send, besides.
-        #[arg(long, default_value_t = 1)]
-        senders: usize,
-        /// Lines a second across all senders; 0 sends flat out.
-        #[arg(long, default_value_t = 500)]
-        rate: u64,
-        /// Seconds of sending.
-        #[arg(long, default_value_t = 5.0)]
-        secs: f64,
+        #[command(flatten)]
+        load: Load,
         /// Handshakes in flight at once.
         #[arg(long, default_value_t = 256)]
         in_flight: usize,
@@ -62,18 +82,8 @@ enum Command {
         /// A server as LABEL=PATH (build it with --release); two or more.
         #[arg(long = "bin", required = true, value_parser = labelled)]
         bins: Vec<(String, PathBuf)>,
-        /// Clients that read.
-        #[arg(long, default_value_t = 100)]
-        clients: usize,
-        /// Clients that send, besides.
-        #[arg(long, default_value_t = 1)]
-        senders: usize,
-        /// Lines a second across all senders; 0 sends flat out.
-        #[arg(long, default_value_t = 500)]
-        rate: u64,
-        /// Seconds of sending.
-        #[arg(long, default_value_t = 5.0)]
-        secs: f64,
+        #[command(flatten)]
+        load: Load,
         /// Repetitions of the whole alternation.
         #[arg(long, default_value_t = 3)]
         runs: usize,
@@ -81,6 +91,8 @@ enum Command {
         #[arg(long)]
         out: Option<PathBuf>,
     },
+    /// Print this machine's description (date, CPU model, cores, system) as JSON.
+    Machine,
     /// Start the server, connect idle clients, print the memory per connection.
     Idle {
         /// The server binary (build it with --release).
@@ -136,21 +148,11 @@ async fn run(cli: Cli) -> Result<()> {
     match cli.command {
         Command::Chat {
             bin,
-            clients,
-            senders,
-            rate,
-            secs,
+            load,
             in_flight,
             perf,
         } => {
-            let plan = chat::Plan {
-                clients,
-                senders,
-                rate,
-                secs,
-                in_flight,
-                perf,
-            };
+            let plan = load.plan(in_flight, perf);
             let figures = chat::run(&bin, &plan).await?;
             eprintln!("{}", readable(&short_name(&bin), &figures));
             println!("{figures}");
@@ -158,22 +160,16 @@ async fn run(cli: Cli) -> Result<()> {
         }
         Command::Compare {
             bins,
-            clients,
-            senders,
-            rate,
-            secs,
+            load,
             runs,
             out,
         } => {
-            let plan = chat::Plan {
-                clients,
-                senders,
-                rate,
-                secs,
-                in_flight: 256,
-                perf: None,
-            };
+            let plan = load.plan(256, None);
             compare(&bins, &plan, runs, out.as_deref()).await
+        }
+        Command::Machine => {
+            println!("{}", serde_json::json!({ "machine": machine() }));
+            Ok(())
         }
         Command::Idle {
             bin,
@@ -237,16 +233,13 @@ async fn join_storm(
             ratios[index].push(taken / this_round[0]);
         }
     }
-    let cores = std::thread::available_parallelism().map_or(0, |n| n.get());
     let mut summary = format!(
         "Join storm: {clients} clients at once, {runs} runs, servers alternated run by run, \
-         release builds; one run of `loadgen` on {}, on one machine ({}, {cores} cores, {}), so \
-         the seconds are figures of that run only and the ratios, taken within each run, are \
-         what to compare.\n\n| server | median s | min s | max s | median ratio to {} |\n\
+         release builds; one run of `loadgen` on one machine ({}), so the seconds are figures of \
+         that run only and the ratios, taken within each run, are what to compare.\n\n\
+         | server | median s | min s | max s | median ratio to {} |\n\
          | --- | --- | --- | --- | --- |\n",
-        testkit::today(),
-        cpu_model(),
-        std::env::consts::OS,
+        machine(),
         names[0]
     );
     for (index, name) in names.iter().enumerate() {
@@ -304,20 +297,17 @@ async fn compare(
             .collect();
         spread(&per_run).0
     };
-    let cores = std::thread::available_parallelism().map_or(0, |n| n.get());
     let mut table = format!(
         "{} clients, {} sender(s) at {} lines a second for {} s; {runs} runs, servers alternated \
-         run by run, release builds; `loadgen compare` on {}, on one machine ({}, {cores} cores, \
-         {}). Medians with min and max; ratios to {} are taken within each run.\n\n\
+         run by run, release builds; `loadgen compare` on one machine ({}). Medians with min and \
+         max; ratios to {} are taken within each run.\n\n\
          | server | latency p50 ms | p99 ms | server CPU µs per delivery | p50, p99 ratio to {} |\n\
          | --- | --- | --- | --- | --- |\n",
         plan.clients,
         plan.senders,
         plan.rate,
         plan.secs,
-        testkit::today(),
-        cpu_model(),
-        std::env::consts::OS,
+        machine(),
         bins[0].0,
         bins[0].0,
     );
@@ -378,6 +368,18 @@ fn spread(figures: &[f64]) -> (f64, f64, f64) {
     let min = sorted.first().copied().unwrap_or(f64::NAN);
     let max = sorted.last().copied().unwrap_or(f64::NAN);
     (median, min, max)
+}
+
+/// "2026-11-26, Intel(R) Xeon(R) Processor, 2 cores, linux": where and when
+/// figures were taken. xtask copies it from the JSON into its pages.
+pub fn machine() -> String {
+    let cores = std::thread::available_parallelism().map_or(0, |n| n.get());
+    format!(
+        "{}, {}, {cores} cores, {}",
+        testkit::today(),
+        cpu_model(),
+        std::env::consts::OS
+    )
 }
 
 /// The processor's model name, where the system says it (Linux).
