@@ -232,14 +232,6 @@ impl Scenario {
     pub fn test_name(self) -> String {
         self.id().replace('-', "_")
     }
-
-    /// The scenario whose id or test name is `name`, if any.
-    pub fn from_name(name: &str) -> Option<Scenario> {
-        Scenario::ALL
-            .iter()
-            .copied()
-            .find(|s| s.id() == name || s.test_name() == name)
-    }
 }
 
 #[cfg(test)]

@@ -36,19 +36,6 @@ checkpoints! {
 }
 
 impl Checkpoint {
-    /// The checkpoint's one source file, relative to the workspace root.
-    pub fn source(self) -> String {
-        format!("{}/src/main.rs", self.package())
-    }
-
-    /// The checkpoint whose package is `package`, if any.
-    pub fn from_package(package: &str) -> Option<Checkpoint> {
-        Checkpoint::ALL
-            .iter()
-            .copied()
-            .find(|c| c.package() == package)
-    }
-
     /// A short name for narrow tables: the package name up to its first `-`.
     pub fn short(self) -> &'static str {
         let package = self.package();

@@ -186,15 +186,6 @@ impl Server {
         }
     }
 
-    /// Whether the process is still running.
-    pub fn is_running(&mut self) -> Result<bool> {
-        Ok(self
-            .child
-            .try_wait()
-            .context("checking the server process")?
-            .is_none())
-    }
-
     /// Sends `GET path` over a fresh connection and reads the whole answer.
     ///
     /// Written by hand rather than with an HTTP client crate: the tests only
