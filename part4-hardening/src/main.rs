@@ -11,6 +11,7 @@
 
 use actix_web::{App, Error, HttpRequest, HttpResponse, HttpServer, Responder, web};
 use actix_ws::{AggregatedMessage, AggregatedMessageStream, CloseCode, CloseReason, ProtocolError};
+use bytestring::ByteString;
 use futures_util::try_join;
 use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
@@ -75,8 +76,10 @@ type ConnId = u64;
 struct UserHandle {
     conn_id: ConnId,
     /// Fix: bounded (`OUTBOX_CAPACITY`), so a reader that stops reading costs
-    /// at most that many messages instead of unbounded memory.
-    user_sender: mpsc::Sender<String>,
+    /// at most that many messages instead of unbounded memory. A `ByteString`
+    /// is reference counted: a broadcast makes one, and every queue gets a
+    /// clone of it rather than a copy of the text.
+    user_sender: mpsc::Sender<ByteString>,
     /// Fix: the bytes in that queue, added by the server as it sends and
     /// taken off by the session as it receives: the queue is bounded in
     /// bytes too (`OUTBOX_BYTES`), since 256 large messages are 16 MiB.
@@ -270,6 +273,7 @@ impl WebSocketServer {
     /// waiting, or no room for it: a notice must never be what pushes a user
     /// over the limit. Chat still gets the whole queue.
     fn broadcast(&mut self, message: String, kind: Broadcast) {
+        let message = ByteString::from(message);
         let mut dropped = Vec::new();
         for (&user_id, user) in &self.session_store {
             let sender = &user.user_sender;
@@ -560,7 +564,7 @@ impl UserSession {
     /// loop, the server hears of it and the client gets a close frame.
     async fn run(mut self, mut msg_stream: AggregatedMessageStream) {
         use WebSocketCommands::*;
-        let (user_sender, mut session_receiver) = mpsc::channel::<String>(OUTBOX_CAPACITY);
+        let (user_sender, mut session_receiver) = mpsc::channel::<ByteString>(OUTBOX_CAPACITY);
         let waiting_bytes = Arc::new(AtomicUsize::new(0));
         let (kick, mut kicked) = oneshot::channel();
         let user_id = self.user_id;

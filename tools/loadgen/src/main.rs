@@ -318,11 +318,12 @@ async fn compare(
         };
         let (cpu, lo, hi) = spread(&get(index, "cpu_us_per_delivery"));
         table.push_str(&format!(
-            "| {label} | {} | {} | {cpu:.2} ({lo:.2}–{hi:.2}) | {:.2}, {:.2} |\n",
+            "| {label} | {} | {} | {cpu:.2} ({lo:.2}–{hi:.2}) | {:.2}, {:.2}, {:.2} |\n",
             ms("p50_us"),
             ms("p99_us"),
             ratio(index, "p50_us"),
             ratio(index, "p99_us"),
+            ratio(index, "cpu_us_per_delivery"),
         ));
     }
     eprint!("{table}");
