@@ -13,6 +13,7 @@
 
 mod catalogue;
 mod checkpoint;
+pub mod exercises;
 mod facts;
 mod table;
 mod transcript;

@@ -15,9 +15,9 @@ mod server;
 mod silent;
 
 pub use client::{Client, Connection, Event};
-pub use runners::{Outcome, run};
+pub use runners::{Outcome, run, run_at};
 pub use scenarios;
-pub use server::{HttpAnswer, Server};
+pub use server::{HttpAnswer, NOT_STARTED, Server};
 pub use silent::{Dropped, SilentClient};
 
 use scenarios::{Checkpoint, Scenario, Verdict};

@@ -17,10 +17,12 @@ const START_TIMEOUT: Duration = Duration::from_secs(30);
 /// How often to retry with another port when the chosen one was taken meanwhile.
 const START_ATTEMPTS: usize = 5;
 
-/// A checkpoint binary running on a free loopback port. Killed when dropped.
+/// A checkpoint binary running on a free loopback port, killed when dropped;
+/// or, from [`Server::attach`], a server someone else started.
 pub struct Server {
     binary: PathBuf,
-    child: Child,
+    /// `None` for an attached server: no process to watch, signal or reap.
+    child: Option<Child>,
     addr: SocketAddr,
     stderr: Arc<Mutex<Vec<String>>>,
     collector: Option<JoinHandle<()>>,
@@ -95,7 +97,7 @@ impl Server {
 
         let mut server = Server {
             binary: binary.to_path_buf(),
-            child,
+            child: Some(child),
             addr: SocketAddr::from((Ipv4Addr::LOCALHOST, port)),
             stderr,
             collector: Some(collector),
@@ -104,10 +106,40 @@ impl Server {
         Ok(server)
     }
 
+    /// A server that is already running at `url` (`ws://host:port/ws`), for
+    /// checking a server the harness did not start. Scenarios that need its
+    /// process (its threads, its exit, a signal) fail with [`NOT_STARTED`].
+    pub async fn attach(url: &str) -> Result<Server> {
+        let addr = url
+            .strip_prefix("ws://")
+            .and_then(|rest| rest.split('/').next())
+            .with_context(|| format!("{url} is not a ws://host:port/... URL"))?;
+        let addr = tokio::net::lookup_host(addr)
+            .await
+            .with_context(|| format!("resolving {addr}"))?
+            .next()
+            .with_context(|| format!("{addr} resolves to no address"))?;
+        let server = Server {
+            binary: PathBuf::from(url),
+            child: None,
+            addr,
+            stderr: Arc::new(Mutex::new(Vec::new())),
+            collector: None,
+        };
+        if !server.is_healthy(Duration::from_secs(10)).await {
+            bail!("nothing at {addr} answers GET /healthcheck with 200");
+        }
+        Ok(server)
+    }
+
+    fn child(&mut self) -> Result<&mut Child> {
+        self.child.as_mut().context(NOT_STARTED)
+    }
+
     async fn wait_until_healthy(&mut self) -> Result<()> {
         let started = Instant::now();
         loop {
-            if let Some(status) = self.child.try_wait().context("checking the child")? {
+            if let Some(status) = self.child()?.try_wait().context("checking the child")? {
                 self.drain_stderr().await;
                 bail!(
                     "{} exited with {status} before answering /healthcheck; stderr:\n{}",
@@ -144,6 +176,8 @@ impl Server {
     /// The operating-system process id.
     pub fn pid(&self) -> Result<u32> {
         self.child
+            .as_ref()
+            .context(NOT_STARTED)?
             .id()
             .context("the server process has already been reaped")
     }
@@ -166,8 +200,12 @@ impl Server {
 
     /// Waits up to `within` for the process to exit; `None` if it is still running.
     /// Once it has exited, everything it wrote to stderr has been collected.
+    /// An attached server is never seen to exit.
     pub async fn wait_exit(&mut self, within: Duration) -> Result<Option<ExitStatus>> {
-        match tokio::time::timeout(within, self.child.wait()).await {
+        let Some(child) = self.child.as_mut() else {
+            return Ok(None);
+        };
+        match tokio::time::timeout(within, child.wait()).await {
             Ok(status) => {
                 let status = status.context("waiting for the server process")?;
                 self.drain_stderr().await;
@@ -227,6 +265,10 @@ impl Server {
         crate::platform::terminate(self.pid()?)
     }
 }
+
+/// Why a scenario that needs the server's process cannot run on an attached one.
+pub const NOT_STARTED: &str = "this scenario watches or signals the server process, so it needs \
+                               a server the checker starts itself (--bin), not a --url";
 
 fn free_port() -> Result<u16> {
     let listener =

@@ -271,7 +271,23 @@ async fn wait_for_leave_notice(client: &mut Client) -> Option<String> {
 /// names the step).
 pub async fn run(scenario: Scenario, binary: &Path) -> Result<Outcome> {
     let step = Arc::new(Mutex::new("starting the server".to_string()));
-    let acted = act(scenario, binary, Arc::clone(&step));
+    let acted = async {
+        let server = Server::start_with(binary, server_env(scenario)).await?;
+        act(scenario, server, Arc::clone(&step)).await
+    };
+    within_deadline(scenario.id(), scenario.deadline(), &step, acted).await
+}
+
+/// Runs `scenario` against a server someone else started, at `url`
+/// (`ws://host:port/ws`). The server is shared by every scenario run this
+/// way, and scenarios that watch or signal its process cannot run: they
+/// fail with [`crate::server::NOT_STARTED`].
+pub async fn run_at(scenario: Scenario, url: &str) -> Result<Outcome> {
+    let step = Arc::new(Mutex::new(format!("reaching {url}")));
+    let acted = async {
+        let server = Server::attach(url).await?;
+        act(scenario, server, Arc::clone(&step)).await
+    };
     within_deadline(scenario.id(), scenario.deadline(), &step, acted).await
 }
 
@@ -307,8 +323,7 @@ fn server_env(scenario: Scenario) -> &'static [(&'static str, &'static str)] {
     }
 }
 
-async fn act(scenario: Scenario, binary: &Path, step: Arc<Mutex<String>>) -> Result<Outcome> {
-    let server = Server::start_with(binary, server_env(scenario)).await?;
+async fn act(scenario: Scenario, server: Server, step: Arc<Mutex<String>>) -> Result<Outcome> {
     let mut run = Run {
         server,
         facts: Vec::new(),
