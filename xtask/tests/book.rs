@@ -4,7 +4,8 @@
 
 use scenarios::{Checkpoint, Expect, Scenario};
 use xtask::{
-    asserted_closes, find_includes, pages, resolve, stale, stale_transcripts, workspace_root,
+    asserted_closes, caption_problem, find_includes, find_listings, introduction_chapters, pages,
+    resolve, run_it_problem, stale, stale_transcripts, summary_chapters, workspace_root,
 };
 
 #[test]
@@ -97,4 +98,73 @@ fn every_close_reason_of_part4_is_asserted() {
         asserted.len(),
         "part 4 declares {declared:?} but the scenarios assert {asserted:?}"
     );
+}
+
+#[test]
+fn every_listing_has_a_caption_naming_its_file_and_item() {
+    let root = workspace_root();
+    let listings = find_listings(&root.join("book/src")).expect("reading the book");
+    assert!(
+        listings.len() > 50,
+        "found only {} listings",
+        listings.len()
+    );
+    let problems: Vec<String> = listings
+        .iter()
+        .filter_map(|listing| {
+            caption_problem(&root, listing).map(|problem| {
+                format!(
+                    "{}:{}: {{{{#include {}}}}}: {problem}",
+                    listing.include.page.display(),
+                    listing.include.line,
+                    listing.include.argument
+                )
+            })
+        })
+        .collect();
+    assert!(problems.is_empty(), "{}", problems.join("\n"));
+}
+
+#[test]
+fn the_introduction_lists_the_chapters_of_summary_in_order() {
+    let book_src = workspace_root().join("book/src");
+    let summary: Vec<String> = summary_chapters(&book_src)
+        .expect("reading SUMMARY.md")
+        .into_iter()
+        .filter(|chapter| chapter != "introduction.md")
+        .collect();
+    assert!(summary.len() > 8, "SUMMARY.md lists only {summary:?}");
+    let introduction = introduction_chapters(&book_src).expect("reading introduction.md");
+    assert_eq!(
+        introduction, summary,
+        "the introduction's table of chapters must list SUMMARY.md's chapters in its order"
+    );
+}
+
+/// Chapters that are not a step a reader types along with: the overview,
+/// the primer and glossary (no program of their own), the benchmarks (their
+/// output is the tables themselves), and the appendices.
+const NO_RUN_IT: &[&str] = &[
+    "introduction.md",
+    "async-primer.md",
+    "glossary.md",
+    "costs.md",
+    "workshop.md",
+];
+
+#[test]
+fn every_chapter_ends_with_run_it_and_its_output() {
+    let book_src = workspace_root().join("book/src");
+    let problems: Vec<String> = summary_chapters(&book_src)
+        .expect("reading SUMMARY.md")
+        .into_iter()
+        .filter(|chapter| !NO_RUN_IT.contains(&chapter.as_str()))
+        .filter(|chapter| !chapter.starts_with("appendix-"))
+        .filter_map(|chapter| {
+            run_it_problem(&book_src, &chapter)
+                .expect("reading a chapter")
+                .map(|problem| format!("{chapter}: {problem}"))
+        })
+        .collect();
+    assert!(problems.is_empty(), "{}", problems.join("\n"));
 }
