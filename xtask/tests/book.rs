@@ -143,12 +143,14 @@ fn the_introduction_lists_the_chapters_of_summary_in_order() {
 
 /// Chapters that are not a step a reader types along with: the overview,
 /// the primer and glossary (no program of their own), the benchmarks (their
-/// output is the tables themselves), and the appendices.
+/// output is the tables themselves), the matrix (which is every command with
+/// its output), and the appendices.
 const NO_RUN_IT: &[&str] = &[
     "introduction.md",
     "async-primer.md",
     "glossary.md",
     "costs.md",
+    "matrix.md",
     "workshop.md",
 ];
 
@@ -166,5 +168,27 @@ fn every_chapter_ends_with_run_it_and_its_output() {
                 .map(|problem| format!("{chapter}: {problem}"))
         })
         .collect();
+    assert!(problems.is_empty(), "{}", problems.join("\n"));
+}
+
+#[test]
+fn no_listing_is_shown_twice_on_a_page_or_in_two_sections_of_part_4() {
+    let book_src = workspace_root().join("book/src");
+    let listings = find_listings(&book_src).expect("reading the book");
+    let in_part4 = |page: &str| page.starts_with("part4");
+    let mut problems = Vec::new();
+    for (index, listing) in listings.iter().enumerate() {
+        let page = listing.include.page.to_string_lossy();
+        for earlier in &listings[..index] {
+            let earlier_page = earlier.include.page.to_string_lossy();
+            let same_place = earlier_page == page || (in_part4(&page) && in_part4(&earlier_page));
+            if same_place && earlier.include.argument == listing.include.argument {
+                problems.push(format!(
+                    "{page}:{} repeats {} from {earlier_page}:{}",
+                    listing.include.line, listing.include.argument, earlier.include.line
+                ));
+            }
+        }
+    }
     assert!(problems.is_empty(), "{}", problems.join("\n"));
 }
