@@ -4,8 +4,9 @@
 
 use scenarios::{Checkpoint, Expect, Scenario};
 use xtask::{
-    asserted_closes, caption_problem, find_includes, find_listings, introduction_chapters, pages,
-    resolve, run_it_problem, stale, stale_transcripts, summary_chapters, workspace_root,
+    DIAGRAMS_DIR, asserted_closes, caption_problem, diagram_sources, find_includes, find_listings,
+    introduction_chapters, pages, render_diagram, resolve, run_it_problem, stale,
+    stale_transcripts, summary_chapters, workspace_root,
 };
 
 #[test]
@@ -191,4 +192,50 @@ fn no_listing_is_shown_twice_on_a_page_or_in_two_sections_of_part_4() {
         }
     }
     assert!(problems.is_empty(), "{}", problems.join("\n"));
+}
+
+#[test]
+fn every_diagram_renders_and_is_shown() {
+    let root = workspace_root();
+    let sources = diagram_sources(&root).expect("listing book/diagrams");
+    assert!(sources.len() >= 6, "found only {sources:?}");
+    let book_src = root.join("book/src");
+    let shown: Vec<String> = find_includes(&book_src)
+        .expect("reading the book")
+        .into_iter()
+        .map(|include| include.argument)
+        .collect();
+    let mut problems = Vec::new();
+    for source in &sources {
+        let text = std::fs::read_to_string(root.join(source)).expect("reading a diagram");
+        if let Err(err) = render_diagram(&text) {
+            problems.push(format!("{}: {err:#}", source.display()));
+        }
+        let stem = source.file_stem().unwrap_or_default().to_string_lossy();
+        let svg = format!("generated/diagrams/{stem}.svg");
+        if !shown.contains(&svg) {
+            problems.push(format!("no page includes {svg}"));
+        }
+    }
+    // An SVG whose source was deleted would otherwise linger in the book.
+    for entry in std::fs::read_dir(root.join(DIAGRAMS_DIR)).expect("listing the diagrams") {
+        let name = entry.expect("listing the diagrams").file_name();
+        let stem = name.to_string_lossy().trim_end_matches(".svg").to_string();
+        if !sources
+            .iter()
+            .any(|s| s.file_stem().is_some_and(|f| *f == *stem))
+        {
+            problems.push(format!(
+                "{DIAGRAMS_DIR}/{} has no source in book/diagrams: delete it",
+                name.to_string_lossy()
+            ));
+        }
+    }
+    assert!(problems.is_empty(), "{}", problems.join("\n"));
+}
+
+#[test]
+fn a_broken_diagram_is_an_error() {
+    assert!(render_diagram("box \"unclosed").is_err());
+    assert!(render_diagram("box \"fine\"").is_ok());
 }
