@@ -1,12 +1,14 @@
 //! The book cannot drift from the code: generated pages and transcripts must
 //! be fresh, every include must bring in real text, and every close reason
-//! part 4 declares must be asserted by a scenario.
+//! part 4 declares must be asserted by a scenario. Every listing says where
+//! it lives, every chapter ends with what to run and what it prints, and
+//! every diagram renders.
 
 use scenarios::{Checkpoint, Expect, Scenario};
 use xtask::{
-    DIAGRAMS_DIR, asserted_closes, caption_problem, diagram_sources, find_includes, find_listings,
-    introduction_chapters, pages, render_diagram, resolve, run_it_problem, stale,
-    stale_transcripts, summary_chapters, workspace_root,
+    DIAGRAMS_DIR, RENDERS_DIAGRAMS, asserted_closes, caption_problem, diagram_sources,
+    find_includes, find_listings, introduction_chapters, pages, render_diagram, resolve,
+    run_it_problem, stale, stale_transcripts, summary_chapters, workspace_root,
 };
 
 #[test]
@@ -208,7 +210,8 @@ fn every_diagram_renders_and_is_shown() {
     let mut problems = Vec::new();
     for source in &sources {
         let text = std::fs::read_to_string(root.join(source)).expect("reading a diagram");
-        if let Err(err) = render_diagram(&text) {
+        // Where xtask renders no diagrams, CI's run on Linux renders them.
+        if RENDERS_DIAGRAMS && let Err(err) = render_diagram(&text) {
             problems.push(format!("{}: {err:#}", source.display()));
         }
         let stem = source.file_stem().unwrap_or_default().to_string_lossy();
@@ -236,6 +239,10 @@ fn every_diagram_renders_and_is_shown() {
 
 #[test]
 fn a_broken_diagram_is_an_error() {
+    if !RENDERS_DIAGRAMS {
+        eprintln!("skipped: this xtask renders no diagrams (Linux only)");
+        return;
+    }
     assert!(render_diagram("box \"unclosed").is_err());
     assert!(render_diagram("box \"fine\"").is_ok());
 }
