@@ -6,9 +6,9 @@
 
 use scenarios::{Checkpoint, Expect, Scenario};
 use xtask::{
-    DIAGRAMS_DIR, RENDERS_DIAGRAMS, asserted_closes, caption_problem, diagram_sources,
-    find_includes, find_listings, introduction_chapters, pages, render_diagram, resolve,
-    run_it_problem, stale, stale_transcripts, summary_chapters, workspace_root,
+    DIAGRAMS_DIR, RENDERS_DIAGRAMS, asserted_closes, broken_fragments, caption_problem,
+    diagram_sources, find_includes, find_listings, introduction_chapters, pages, render_diagram,
+    resolve, run_it_problem, stale, stale_transcripts, summary_chapters, workspace_root,
 };
 
 #[test]
@@ -245,4 +245,10 @@ fn a_broken_diagram_is_an_error() {
     }
     assert!(render_diagram("box \"unclosed").is_err());
     assert!(render_diagram("box \"fine\"").is_ok());
+}
+
+#[test]
+fn every_link_to_a_section_finds_it() {
+    let problems = broken_fragments(&workspace_root().join("book/src")).expect("reading the book");
+    assert!(problems.is_empty(), "{}", problems.join("\n"));
 }
