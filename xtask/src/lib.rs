@@ -350,7 +350,9 @@ pub const RENDERS_DIAGRAMS: bool = cfg!(target_os = "linux");
 fn pikchr_svg(source: &str) -> Result<String> {
     let mut flags = pikchr::PikchrFlags::default();
     flags.generate_plain_errors();
-    let svg = pikchr::Pikchr::render(source, Some("diagram"), flags)
+    // No class: pikchr 0.1.4 drops the class's C string before the call
+    // reads it, so the attribute would come out as garbage.
+    let svg = pikchr::Pikchr::render(source, None, flags)
         .map_err(|err| anyhow::anyhow!("pikchr: {err}"))?;
     Ok(svg.to_string())
 }
@@ -380,18 +382,38 @@ pub fn render_diagram(source: &str) -> Result<String> {
         .map(str::trim)
         .collect::<Vec<_>>()
         .join(" ");
-    // The SVG keeps its natural width (pikchr's 96 units to the inch) and
-    // the book's CSS lets it shrink on a narrow screen.
+    // The SVG keeps its natural width on a wide page and shrinks to the
+    // text column on a narrower one, but not below 480px (or its natural
+    // width, if less): on a phone the figure scrolls sideways rather than
+    // shrink its text below about 11px.
     let width = svg
         .split_once("viewBox=\"")
         .and_then(|(_, rest)| rest.split_whitespace().nth(2))
         .and_then(|w| w.parse::<f64>().ok())
-        .context("pikchr's SVG has no viewBox")?;
+        .context("pikchr's SVG has no viewBox")?
+        .ceil();
+    let floor = width.min(480.0);
+    // The source's first comment line says what the picture shows.
+    let label = source
+        .lines()
+        .find_map(|line| line.trim().strip_prefix('#'))
+        .map(|line| {
+            line.trim()
+                .replace('&', "&amp;")
+                .replace('<', "&lt;")
+                .replace('"', "'")
+        })
+        .unwrap_or_default();
     let svg = svg.replacen(
         "<svg ",
-        &format!("<svg width=\"{}\" role=\"img\" ", width.ceil()),
+        &format!(
+            "<svg width=\"{width}\" role=\"img\" aria-label=\"{label}\" \
+             style=\"max-width: max(100%, {floor}px); height: auto\" "
+        ),
         1,
     );
+    // pikchr's own style attribute would be a second one; keep ours.
+    let svg = svg.replacen(" style='font-size:initial;'", "", 1);
     Ok(format!("{svg}\n"))
 }
 
