@@ -141,9 +141,11 @@ impl UserSession {
     ) -> Option<CloseReason> {
         use Message::*;
         use WebSocketCommands::*;
+        // ANCHOR: session-message-none
         let Some(msg) = msg else {
             return None;
         };
+        // ANCHOR_END: session-message-none
         let Ok(msg) = msg else {
             return None;
         };
@@ -187,11 +189,13 @@ impl UserSession {
             };
             // ANCHOR_END: merge
             match msg {
+                // ANCHOR: session-message-arm
                 SessionMessage(msg) => {
                     if let Some(reason) = self.handle_session_message(msg).await {
                         break reason;
                     };
                 }
+                // ANCHOR_END: session-message-arm
                 ServerMessage(msg) => self.handle_server_message(msg).await,
             };
         };
@@ -227,6 +231,7 @@ async fn chat_ws(
     session_factory: web::Data<UserSessionFactory>,
 ) -> Result<HttpResponse, Error> {
     let (res, session, msg_stream) = actix_ws::handle(&req, stream)?;
+    // ANCHOR: missing-uid-close
     let Some(uid) = get_uid_from_header(req) else {
         session
             .close(Some(CloseReason {
@@ -237,6 +242,7 @@ async fn chat_ws(
             .unwrap();
         return Ok(res);
     };
+    // ANCHOR_END: missing-uid-close
     let session = session_factory.create_session(uid, session);
     spawn_local(session.run(msg_stream));
 

@@ -702,6 +702,7 @@ impl UserSession {
                 // Cancel safe: polled by reference, the receiver keeps the value.
                 kick = &mut kicked => break kick_reason(kick),
 
+                // ANCHOR: heartbeat-tick
                 // Cancel safe: `Interval::tick` does not lose a tick when dropped.
                 // The writes above are not cancel safe, but only the kick
                 // cancels them, and then the session is ending anyway.
@@ -715,8 +716,10 @@ impl UserSession {
                         break reason;
                     }
                 }
+                // ANCHOR_END: heartbeat-tick
             }
         };
+        // ANCHOR: session-ends
         // Fix: the server removes this connection's entry (if it is still
         // this connection's) and tells everyone; it may be gone at shutdown.
         let _ = self
@@ -728,6 +731,7 @@ impl UserSession {
             .await;
         // Fix: a client that does not read cannot hold the session here.
         let _ = tokio::time::timeout(CLOSE_TIMEOUT, self.session.close(reason)).await;
+        // ANCHOR_END: session-ends
     }
     // ANCHOR_END: session-run
 }

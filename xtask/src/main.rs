@@ -58,6 +58,12 @@ fn main() -> ExitCode {
 
 fn run(cli: Cli) -> Result<()> {
     let root = workspace_root();
+    if !xtask::RENDERS_DIAGRAMS && matches!(cli.command, Command::Pages | Command::Check) {
+        eprintln!(
+            "xtask: the diagrams (book/diagrams/*.pikchr) are neither rendered nor checked \
+             here: xtask renders them on Linux only"
+        );
+    }
     let written = match cli.command {
         Command::Pages => write_changed(&root, &pages(&root)?)?,
         Command::Evidence { figures } => {

@@ -1,10 +1,14 @@
 //! The book cannot drift from the code: generated pages and transcripts must
 //! be fresh, every include must bring in real text, and every close reason
-//! part 4 declares must be asserted by a scenario.
+//! part 4 declares must be asserted by a scenario. Every listing says where
+//! it lives, every chapter ends with what to run and what it prints, and
+//! every diagram renders.
 
 use scenarios::{Checkpoint, Expect, Scenario};
 use xtask::{
-    asserted_closes, find_includes, pages, resolve, stale, stale_transcripts, workspace_root,
+    DIAGRAMS_DIR, RENDERS_DIAGRAMS, asserted_closes, broken_fragments, caption_problem,
+    diagram_sources, find_includes, find_listings, introduction_chapters, pages, render_diagram,
+    resolve, run_it_problem, stale, stale_transcripts, summary_chapters, workspace_root,
 };
 
 #[test]
@@ -97,4 +101,154 @@ fn every_close_reason_of_part4_is_asserted() {
         asserted.len(),
         "part 4 declares {declared:?} but the scenarios assert {asserted:?}"
     );
+}
+
+#[test]
+fn every_listing_has_a_caption_naming_its_file_and_item() {
+    let root = workspace_root();
+    let listings = find_listings(&root.join("book/src")).expect("reading the book");
+    assert!(
+        listings.len() > 50,
+        "found only {} listings",
+        listings.len()
+    );
+    let problems: Vec<String> = listings
+        .iter()
+        .filter_map(|listing| {
+            caption_problem(&root, listing).map(|problem| {
+                format!(
+                    "{}:{}: {{{{#include {}}}}}: {problem}",
+                    listing.include.page.display(),
+                    listing.include.line,
+                    listing.include.argument
+                )
+            })
+        })
+        .collect();
+    assert!(problems.is_empty(), "{}", problems.join("\n"));
+}
+
+#[test]
+fn the_introduction_lists_the_chapters_of_summary_in_order() {
+    let book_src = workspace_root().join("book/src");
+    let summary: Vec<String> = summary_chapters(&book_src)
+        .expect("reading SUMMARY.md")
+        .into_iter()
+        .filter(|chapter| chapter != "introduction.md")
+        .collect();
+    assert!(summary.len() > 8, "SUMMARY.md lists only {summary:?}");
+    let introduction = introduction_chapters(&book_src).expect("reading introduction.md");
+    assert_eq!(
+        introduction, summary,
+        "the introduction's table of chapters must list SUMMARY.md's chapters in its order"
+    );
+}
+
+/// Chapters that are not a step a reader types along with: the overview,
+/// the primer and glossary (no program of their own), the benchmarks (their
+/// output is the tables themselves), the matrix (which is every command with
+/// its output), and the appendices.
+const NO_RUN_IT: &[&str] = &[
+    "introduction.md",
+    "async-primer.md",
+    "glossary.md",
+    "costs.md",
+    "matrix.md",
+    "workshop.md",
+];
+
+#[test]
+fn every_chapter_ends_with_run_it_and_its_output() {
+    let book_src = workspace_root().join("book/src");
+    let problems: Vec<String> = summary_chapters(&book_src)
+        .expect("reading SUMMARY.md")
+        .into_iter()
+        .filter(|chapter| !NO_RUN_IT.contains(&chapter.as_str()))
+        .filter(|chapter| !chapter.starts_with("appendix-"))
+        .filter_map(|chapter| {
+            run_it_problem(&book_src, &chapter)
+                .expect("reading a chapter")
+                .map(|problem| format!("{chapter}: {problem}"))
+        })
+        .collect();
+    assert!(problems.is_empty(), "{}", problems.join("\n"));
+}
+
+#[test]
+fn no_listing_is_shown_twice_on_a_page_or_in_two_sections_of_part_4() {
+    let book_src = workspace_root().join("book/src");
+    let listings = find_listings(&book_src).expect("reading the book");
+    let in_part4 = |page: &str| page.starts_with("part4");
+    let mut problems = Vec::new();
+    for (index, listing) in listings.iter().enumerate() {
+        let page = listing.include.page.to_string_lossy();
+        for earlier in &listings[..index] {
+            let earlier_page = earlier.include.page.to_string_lossy();
+            let same_place = earlier_page == page || (in_part4(&page) && in_part4(&earlier_page));
+            if same_place && earlier.include.argument == listing.include.argument {
+                problems.push(format!(
+                    "{page}:{} repeats {} from {earlier_page}:{}",
+                    listing.include.line, listing.include.argument, earlier.include.line
+                ));
+            }
+        }
+    }
+    assert!(problems.is_empty(), "{}", problems.join("\n"));
+}
+
+#[test]
+fn every_diagram_renders_and_is_shown() {
+    let root = workspace_root();
+    let sources = diagram_sources(&root).expect("listing book/diagrams");
+    assert!(sources.len() >= 6, "found only {sources:?}");
+    let book_src = root.join("book/src");
+    let shown: Vec<String> = find_includes(&book_src)
+        .expect("reading the book")
+        .into_iter()
+        .map(|include| include.argument)
+        .collect();
+    let mut problems = Vec::new();
+    for source in &sources {
+        let text = std::fs::read_to_string(root.join(source)).expect("reading a diagram");
+        // Where xtask renders no diagrams, CI's run on Linux renders them.
+        if RENDERS_DIAGRAMS && let Err(err) = render_diagram(&text) {
+            problems.push(format!("{}: {err:#}", source.display()));
+        }
+        let stem = source.file_stem().unwrap_or_default().to_string_lossy();
+        let svg = format!("generated/diagrams/{stem}.svg");
+        if !shown.contains(&svg) {
+            problems.push(format!("no page includes {svg}"));
+        }
+    }
+    // An SVG whose source was deleted would otherwise linger in the book.
+    for entry in std::fs::read_dir(root.join(DIAGRAMS_DIR)).expect("listing the diagrams") {
+        let name = entry.expect("listing the diagrams").file_name();
+        let stem = name.to_string_lossy().trim_end_matches(".svg").to_string();
+        if !sources
+            .iter()
+            .any(|s| s.file_stem().is_some_and(|f| *f == *stem))
+        {
+            problems.push(format!(
+                "{DIAGRAMS_DIR}/{} has no source in book/diagrams: delete it",
+                name.to_string_lossy()
+            ));
+        }
+    }
+    assert!(problems.is_empty(), "{}", problems.join("\n"));
+}
+
+#[test]
+fn a_broken_diagram_is_an_error() {
+    if !RENDERS_DIAGRAMS {
+        eprintln!("skipped: this xtask renders no diagrams (Linux only)");
+        return;
+    }
+    assert!(render_diagram("box \"unclosed").is_err());
+    assert!(render_diagram("box \"fine\"").is_ok());
+}
+
+#[test]
+fn every_link_to_a_section_finds_it() {
+    let problems = broken_fragments(&workspace_root().join("book/src")).expect("reading the book");
+    assert!(problems.is_empty(), "{}", problems.join("\n"));
 }
