@@ -642,7 +642,7 @@ mod tests {
             page.contains("| part4 | 1.0 (1.0–1.0) | 4.0 (4.0–4.0) |"),
             "{page}"
         );
-        assert!(page.contains("| 1.00, 1.00 |"), "{page}");
+        assert!(page.contains("| 1.00, 1.00, 1.00 |"), "{page}");
         let svg = latency_chart(&run, &figures);
         assert!(svg.starts_with("<svg") && svg.trim_end().ends_with("</svg>"));
         assert_eq!(svg.matches("<rect x=").count(), 2 * SERVERS.len());
