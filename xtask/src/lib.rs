@@ -8,6 +8,7 @@
 //! without writing. The tests in `xtask/tests` run the same checks.
 
 pub mod bench;
+pub mod workshop;
 
 use anyhow::{Context, Result, bail};
 use scenarios::{Checkpoint, Expect, Fact, Scenario, Seen};

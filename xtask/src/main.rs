@@ -44,6 +44,60 @@ enum Command {
         #[arg(long, conflicts_with = "quick")]
         build_times: bool,
     },
+    /// The workshop's chores: reset the attendee's crate, jump to a
+    /// solution, or prove every solution with the scenarios.
+    Workshop {
+        #[command(subcommand)]
+        action: WorkshopAction,
+    },
+    /// Write one archive for a room without a network: the repository,
+    /// every dependency's source with the configuration that uses it, and
+    /// the built book (needs git, tar and mdbook).
+    Bundle {
+        /// Where to write the archive.
+        #[arg(long, default_value = "target/workshop-bundle.tar.gz")]
+        out: std::path::PathBuf,
+    },
+}
+
+#[derive(Subcommand)]
+enum WorkshopAction {
+    /// Put part2's code back into workshop/. Edits there are first copied
+    /// to target/workshop-backup/, so nothing is lost.
+    Reset,
+    /// Reset workshop/ (backing up edits as `reset` does), then apply
+    /// solutions 1 to N from workshop/solutions/.
+    Solve {
+        /// The last exercise to apply the solution of.
+        upto: usize,
+    },
+    /// Apply the solutions one by one to a scratch copy and check that each
+    /// turns exactly its exercise's scenarios from defect to works and
+    /// breaks nothing (several minutes; CI runs it).
+    Verify,
+}
+
+fn workshop(root: &std::path::Path, action: WorkshopAction) -> Result<()> {
+    use xtask::workshop::{back_up_edits, reset, solve, verify};
+    match action {
+        WorkshopAction::Reset => {
+            back_up_edits(root)?;
+            reset(root)?;
+            println!(
+                "workshop/ is part2's code again; check it with `cargo run -p workshop-check`"
+            );
+        }
+        WorkshopAction::Solve { upto } => {
+            back_up_edits(root)?;
+            solve(root, upto)?;
+            println!(
+                "workshop/ is part2 with solutions 1 to {upto} applied; check it with \
+                 `cargo run -p workshop-check`"
+            );
+        }
+        WorkshopAction::Verify => verify(root)?,
+    }
+    Ok(())
 }
 
 fn main() -> ExitCode {
@@ -101,6 +155,20 @@ fn run(cli: Cli) -> Result<()> {
                 )
             };
             xtask::bench::bench(&root, &matrix, &out)?
+        }
+        Command::Workshop { action } => {
+            workshop(&root, action)?;
+            return Ok(());
+        }
+        Command::Bundle { out } => {
+            let out = if out.is_absolute() {
+                out
+            } else {
+                root.join(out)
+            };
+            xtask::workshop::bundle(&root, &out)?;
+            println!("wrote {}", out.display());
+            return Ok(());
         }
         Command::Check => {
             let mut problems = stale(&root, &pages(&root)?)?;
