@@ -463,6 +463,11 @@ pub fn pages(root: &Path) -> Result<Vec<Generated>> {
             command: "cargo xtask pages",
         },
         Generated {
+            path: PathBuf::from(workshop::EXERCISES_PAGE),
+            content: workshop::render_exercises(),
+            command: "cargo xtask pages",
+        },
+        Generated {
             path: PathBuf::from("README.md"),
             content: readme_with_summary(&readme)?,
             command: "cargo xtask pages",

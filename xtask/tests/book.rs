@@ -155,6 +155,7 @@ const NO_RUN_IT: &[&str] = &[
     "costs.md",
     "matrix.md",
     "workshop.md",
+    "generated/exercises.md",
 ];
 
 #[test]
