@@ -9,6 +9,7 @@
 //! transcripts, never compared.
 
 mod admission;
+mod cluster;
 mod delivery;
 mod departures;
 mod fairness;
@@ -53,6 +54,16 @@ pub struct Run {
 }
 
 impl Run {
+    fn new(server: Server, step: Arc<Mutex<String>>) -> Run {
+        Run {
+            server,
+            facts: Vec::new(),
+            figures: Vec::new(),
+            all_ok: true,
+            step,
+        }
+    }
+
     /// The server under test.
     pub fn server(&mut self) -> &mut Server {
         &mut self.server
@@ -101,8 +112,14 @@ impl Run {
     /// Connects `uid` and waits for the echo of its own message, which proves
     /// the server has registered it (a session registers before it reads).
     pub async fn join(&mut self, uid: &str) -> Result<Client> {
-        self.step(format!("user {uid} joins"));
-        let mut client = Client::connect(&self.server.ws_url(), uid).await?;
+        let url = self.server.ws_url();
+        self.join_at(&url, uid).await
+    }
+
+    /// Like [`Run::join`], on the server at `url` (a node of a cluster).
+    pub async fn join_at(&mut self, url: &str, uid: &str) -> Result<Client> {
+        self.step(format!("user {uid} joins at {url}"));
+        let mut client = Client::connect(url, uid).await?;
         let text = format!("{uid} joined");
         client.send_text(&text).await?;
         client
@@ -308,14 +325,14 @@ fn server_env(scenario: Scenario) -> &'static [(&'static str, &'static str)] {
 }
 
 async fn act(scenario: Scenario, binary: &Path, step: Arc<Mutex<String>>) -> Result<Outcome> {
+    // Several servers and a Redis: started by the cluster runners themselves.
+    if scenario.is_cluster() {
+        return cluster::act(scenario, binary, step)
+            .await
+            .with_context(|| format!("scenario {}", scenario.id()));
+    }
     let server = Server::start_with(binary, server_env(scenario)).await?;
-    let mut run = Run {
-        server,
-        facts: Vec::new(),
-        figures: Vec::new(),
-        all_ok: true,
-        step,
-    };
+    let mut run = Run::new(server, step);
     if scenario != Scenario::Healthcheck && !run.server.serves_ws().await? {
         return Ok(Outcome {
             verdict: Verdict::NotApplicable,
@@ -349,6 +366,14 @@ async fn act(scenario: Scenario, binary: &Path, step: Arc<Mutex<String>>) -> Res
         Scenario::OversizedFrame => input::oversized_frame(&mut run).await,
         Scenario::BinaryFrame => input::binary_frame(&mut run).await,
         Scenario::Shutdown => shutdown::shutdown(&mut run).await,
+        Scenario::ClusterBroadcast
+        | Scenario::ClusterPresence
+        | Scenario::ClusterSameUid
+        | Scenario::ClusterNodeKilled
+        | Scenario::ClusterRedisRestart
+        | Scenario::ClusterRedisUnreachable => {
+            Err(anyhow!("a cluster scenario reached the one-server runners"))
+        }
     }
     .with_context(|| format!("scenario {}", scenario.id()))?;
     Ok(run.finish())
