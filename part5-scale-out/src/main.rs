@@ -448,7 +448,6 @@ impl WebSocketServer {
             self.announce_presence(false);
         }
     }
-    // ANCHOR_END: user-disconnect
 
     /// Scale-out: a user of this node is gone; the other nodes hear of it,
     /// and it has left unless it is still on another node.
@@ -461,6 +460,7 @@ impl WebSocketServer {
             self.presence.left(user_id);
         }
     }
+    // ANCHOR_END: user-disconnect
 
     // ANCHOR: broadcast
     /// Fix: sends without waiting and without `unwrap`. A user whose queue is
