@@ -1552,6 +1552,163 @@ mod tests {
     }
 
     #[test]
+    fn envelopes_survive_the_channel_and_garbage_is_refused() {
+        let kinds = [
+            Kind::Message {
+                user_id: -3,
+                text: "two  spaces, and a tail ".to_string(),
+            },
+            Kind::Message {
+                user_id: 4,
+                text: String::new(),
+            },
+            Kind::Claim {
+                user_id: 7,
+                conn_id: 12,
+            },
+            Kind::Left { user_id: 7 },
+            Kind::Heartbeat {
+                users: BTreeSet::from([1, 2, 30]),
+            },
+            Kind::Heartbeat {
+                users: BTreeSet::new(),
+            },
+        ];
+        for kind in kinds {
+            let envelope = Envelope {
+                node: 0xfeed_beef,
+                kind,
+            };
+            assert_eq!(Envelope::decode(&envelope.encode()), Some(envelope));
+        }
+        for garbage in [
+            "",
+            "zz message 1 hi",
+            "1f claim 3",
+            "1f left x",
+            "1f shout 1",
+        ] {
+            assert_eq!(Envelope::decode(garbage), None, "{garbage:?}");
+        }
+    }
+
+    /// A node with a cluster, and the outbox it publishes to.
+    fn node() -> (WebSocketServer, UserSessionFactory, mpsc::Receiver<String>) {
+        let (outbox, published) = mpsc::channel(PUBLISH_CAPACITY);
+        let (server, factory) = WebSocketServer::new(None, Some(Cluster::new(outbox)));
+        (server, factory, published)
+    }
+
+    /// A local user: its handle, its queue and its kick signal.
+    fn user(
+        conn_id: ConnId,
+    ) -> (
+        UserHandle,
+        mpsc::Receiver<String>,
+        oneshot::Receiver<CloseReason>,
+    ) {
+        let (user_sender, queue) = mpsc::channel(OUTBOX_CAPACITY);
+        let (kick, kicked) = oneshot::channel();
+        let handle = UserHandle {
+            conn_id,
+            user_sender,
+            waiting_bytes: Arc::new(AtomicUsize::new(0)),
+            kick,
+        };
+        (handle, queue, kicked)
+    }
+
+    fn from(node: NodeId, kind: Kind) -> Envelope {
+        Envelope { node, kind }
+    }
+
+    #[test]
+    fn of_two_claims_the_one_redis_delivers_last_wins() {
+        let (mut server, _factory, mut published) = node();
+        let (handle, _queue, mut kicked) = user(5);
+        server.user_connect(1, handle);
+        let claim = published.try_recv().expect("a claim was published");
+        assert!(claim.ends_with(" claim 1 5"), "{claim}");
+        // Another node's claim that Redis delivers before ours is older.
+        server.remote(from(
+            0xb,
+            Kind::Claim {
+                user_id: 1,
+                conn_id: 9,
+            },
+        ));
+        assert!(kicked.try_recv().is_err(), "our newer connection stays");
+        assert!(server.session_store.contains_key(&1));
+        // Ours comes back; a claim after it is newer, and wins.
+        let own = server.cluster.as_ref().expect("a cluster").node;
+        server.remote(from(
+            own,
+            Kind::Claim {
+                user_id: 1,
+                conn_id: 5,
+            },
+        ));
+        server.remote(from(
+            0xb,
+            Kind::Claim {
+                user_id: 1,
+                conn_id: 10,
+            },
+        ));
+        let reason = kicked.try_recv().expect("the older connection is closed");
+        assert_eq!(reason.description.as_deref(), Some(REPLACED));
+        assert!(!server.session_store.contains_key(&1));
+        assert!(
+            server.present(1),
+            "the user is still in the chat, on node b"
+        );
+    }
+
+    #[test]
+    fn a_silent_node_is_buried_unless_redis_is_away() {
+        let (mut server, _factory, _published) = node();
+        let (handle, mut queue, _kicked) = user(1);
+        server.user_connect(1, handle);
+        server.remote(from(
+            0xb,
+            Kind::Heartbeat {
+                users: BTreeSet::from([2]),
+            },
+        ));
+        server.announce_presence(true);
+        let long_ago = Instant::now() - NODE_TIMEOUT - Duration::from_secs(1);
+        let cluster = server.cluster.as_mut().expect("a cluster");
+        cluster.nodes.get_mut(&0xb).expect("node b").last_heard = long_ago;
+        // While Redis is away, silence proves nothing.
+        server.link_changed(false);
+        server.node_heartbeat();
+        assert!(server.present(2));
+        // Back in touch, node b gets a fresh timeout; past it, its users left.
+        server.link_changed(true);
+        server.node_heartbeat();
+        assert!(server.present(2));
+        let cluster = server.cluster.as_mut().expect("a cluster");
+        cluster.nodes.get_mut(&0xb).expect("node b").last_heard = long_ago;
+        server.node_heartbeat();
+        assert!(!server.present(2));
+        server.announce_presence(true);
+        let mut heard = Vec::new();
+        while let Ok(line) = queue.try_recv() {
+            heard.push(line);
+        }
+        assert_eq!(
+            heard,
+            [
+                "[server]: user 1 joined",
+                "[server]: user 2 joined",
+                LINK_LOST,
+                LINK_BACK,
+                "[server]: user 2 left",
+            ]
+        );
+    }
+
+    #[test]
     fn reasons_fit_a_close_frame() {
         for reason in [
             TOO_FAST,
