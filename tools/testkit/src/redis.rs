@@ -50,6 +50,14 @@ impl RedisServer {
         Ok(redis)
     }
 
+    /// The operating-system process id of the running server.
+    pub fn pid(&self) -> Result<u32> {
+        self.child
+            .as_ref()
+            .and_then(Child::id)
+            .context("redis-server is not running")
+    }
+
     /// The URL the nodes are given as `REDIS_URL`.
     pub fn url(&self) -> String {
         format!("redis://{}/", self.addr())
