@@ -249,6 +249,11 @@ catalogue! {
         title ("node 2 of three is killed (SIGKILL) with user 2 on it: users 1 and 3, on nodes \
                 1 and 3, hear `user 2 left` within {NODE_GONE_SECS} s and keep chatting with \
                 each other");
+    /// A node is stopped politely and its user moves to another node.
+    ClusterRollingRestart = "cluster-rolling-restart", deadline 60 s,
+        title ("node 2 of three gets SIGTERM with user 2 on it: user 2 is closed with 1001, \
+                reconnects to node 1 and chats, and user 3 on node 3 hears nobody leave or join \
+                in {NODE_GONE_SECS} s");
     /// Redis goes away and comes back.
     ClusterRedisRestart = "cluster-redis-restart", deadline 90 s,
         title ("Redis is killed, then started again: every user is told that cross-node \

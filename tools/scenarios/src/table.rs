@@ -631,6 +631,11 @@ pub fn row(scenario: Scenario) -> Row {
             Fact::saw("user 3 on node 3", Seen::text("[server]: user 2 left")),
             Fact::delivered("users 1 and 3, each from the other's node", 2),
         ])),
+        Scenario::ClusterRollingRestart => cluster(Expect::Works(list![
+            Fact::saw("user 2 on node 2", Seen::close(1001, SHUTTING_DOWN)),
+            Fact::saw("user 3 on node 3", Seen::text("[UID: 2]: back, on node 1")),
+            Fact::saw("user 3, listening for news of user 2", Seen::Nothing),
+        ])),
         Scenario::ClusterRedisRestart => cluster(Expect::Works(list![
             Fact::saw("user 1 on node 1", Seen::text(LINK_LOST)),
             Fact::saw(

@@ -84,7 +84,9 @@ pub(super) async fn act(
         });
     }
     let count = match scenario {
-        Scenario::ClusterBroadcast | Scenario::ClusterNodeKilled => 3,
+        Scenario::ClusterBroadcast
+        | Scenario::ClusterNodeKilled
+        | Scenario::ClusterRollingRestart => 3,
         _ => 2,
     };
     let mut others = Vec::new();
@@ -99,6 +101,7 @@ pub(super) async fn act(
         Scenario::ClusterPresence => presence(&mut run, &mut nodes).await,
         Scenario::ClusterSameUid => same_uid(&mut run, &mut nodes).await,
         Scenario::ClusterNodeKilled => node_killed(&mut run, &mut nodes).await,
+        Scenario::ClusterRollingRestart => rolling_restart(&mut run, &mut nodes).await,
         Scenario::ClusterRedisRestart => redis_restart(&mut run, &mut nodes).await,
         other => bail!("{} is not a cluster scenario with nodes", other.id()),
     }?;
@@ -345,6 +348,38 @@ async fn node_killed(run: &mut Run, nodes: &mut Nodes) -> Result<()> {
     } else {
         run.check(Fact::Undelivered { who: who.into() }, false);
     }
+    Ok(())
+}
+
+/// A rolling restart as users live it: a node is stopped, its user moves on.
+async fn rolling_restart(run: &mut Run, nodes: &mut Nodes) -> Result<()> {
+    let (url_1, url_2, url_3) = (nodes.url(run, 1)?, nodes.url(run, 2)?, nodes.url(run, 3)?);
+    let mut two = run.join_at(&url_2, "2").await?;
+    let mut three = run.join_at(&url_3, "3").await?;
+    // User 3 hears of user 2 only if it joined first; either way node 3
+    // knows user 2 (it heard the claim), and the notice is out of the way.
+    let _ = next_notice_about(&mut three, "joined", SETTLE).await;
+    run.step("node 2 gets SIGTERM");
+    nodes
+        .others
+        .first()
+        .context("there is no node 2")?
+        .terminate()?;
+    let closed = two.next_non_text(REPLY).await.seen();
+    let ok = matches!(&closed, Seen::Close { code: 1001, .. });
+    run.saw("user 2 on node 2", closed, ok);
+    run.step("user 2 reconnects to node 1 and chats");
+    let mut again = Client::connect(&url_1, "2").await?;
+    again.send_text("back, on node 1").await?;
+    let line = "[UID: 2]: back, on node 1";
+    expect_text(run, "user 3 on node 3", &mut three, line, REPLY).await;
+    run.step("user 3 listens for news of user 2 while node 2's silence runs out");
+    // Node 2 is buried once its heartbeats have been missing for a while;
+    // its user is on node 1 by then, so nobody has left.
+    let news = next_notice(&mut three, Duration::from_secs(NODE_GONE_SECS)).await;
+    let ok = news == Seen::Nothing;
+    run.saw("user 3, listening for news of user 2", news, ok);
+    drop(again);
     Ok(())
 }
 

@@ -370,6 +370,7 @@ async fn act(scenario: Scenario, binary: &Path, step: Arc<Mutex<String>>) -> Res
         | Scenario::ClusterPresence
         | Scenario::ClusterSameUid
         | Scenario::ClusterNodeKilled
+        | Scenario::ClusterRollingRestart
         | Scenario::ClusterRedisRestart
         | Scenario::ClusterRedisUnreachable => {
             Err(anyhow!("a cluster scenario reached the one-server runners"))
