@@ -22,6 +22,7 @@ pub const DIFFS: &[(&str, &str)] = &[
     ("part1", "part2"),
     ("part2", "part3-select-comparison"),
     ("part3-select-comparison", "part4-hardening"),
+    ("part4-hardening", "part5-scale-out"),
 ];
 
 /// Where the matrix page lives, relative to the workspace root.

@@ -43,6 +43,11 @@ enum Command {
         /// build, for the workshop appendix (book/src/generated/bench/build-times.md).
         #[arg(long, conflicts_with = "quick")]
         build_times: bool,
+        /// Instead, compare part 5 alone with part 5 on two nodes over a
+        /// private redis-server (book/src/generated/bench/cluster.md; with
+        /// --quick, a small run into target/bench-quick/). Needs redis-server.
+        #[arg(long, conflicts_with = "build_times")]
+        cluster: bool,
     },
     /// The workshop's chores: reset the attendee's crate, jump to a
     /// solution, or prove every solution with the scenarios.
@@ -141,6 +146,18 @@ fn run(cli: Cli) -> Result<()> {
             let page = xtask::bench::build_times(&root)?;
             std::fs::write(&path, page).with_context(|| format!("writing {}", path.display()))?;
             vec![path]
+        }
+        Command::Bench {
+            cluster: true,
+            quick,
+            ..
+        } => {
+            let out = if quick {
+                root.join("target/bench-quick")
+            } else {
+                root.join("book/src/generated/bench")
+            };
+            xtask::bench::bench_cluster(&root, &xtask::bench::ClusterMatrix::new(quick), &out)?
         }
         Command::Bench { quick, .. } => {
             let (matrix, out) = if quick {

@@ -6,8 +6,8 @@
 //! `workshop-check` and reads its `--json` verdicts.
 
 use anyhow::{Context, Result, bail};
-use scenarios::exercises::{EXERCISES, Exercise, NOT_EXERCISES};
-use scenarios::{Checkpoint, Scenario, Verdict, expect};
+use scenarios::exercises::{EXERCISES, Exercise, workshop_scenarios};
+use scenarios::{Checkpoint, Verdict, expect};
 use std::collections::BTreeMap;
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -148,10 +148,8 @@ pub fn solve(root: &Path, upto: usize) -> Result<()> {
 /// `1..=done` are solved: works if part2 already worked or a solved
 /// exercise covers it, defect otherwise.
 pub fn expected_after(done: usize) -> BTreeMap<&'static str, &'static str> {
-    Scenario::ALL
-        .iter()
-        .filter(|s| !NOT_EXERCISES.iter().any(|(n, _)| n == *s))
-        .map(|&scenario| {
+    workshop_scenarios()
+        .map(|scenario| {
             let solved = EXERCISES[..done]
                 .iter()
                 .any(|exercise| exercise.scenarios.contains(&scenario));

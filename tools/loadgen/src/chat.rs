@@ -8,7 +8,7 @@ use serde_json::json;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 use testkit::platform::{process_cpu, rss_bytes};
-use testkit::{Client, Event, Server};
+use testkit::{Client, Event, RedisServer, Server};
 
 /// What one `chat` run is asked to do.
 pub struct Plan {
@@ -24,23 +24,87 @@ pub struct Plan {
     pub in_flight: usize,
     /// Where to record a `perf` CPU profile of the server while it sends.
     pub perf: Option<std::path::PathBuf>,
+    /// Processes of the server forming one chat over a private Redis
+    /// (part 5); 1 runs the server alone, without Redis.
+    pub nodes: usize,
+}
+
+/// The servers of a run: one alone, or several nodes and their Redis.
+struct Fleet {
+    redis: Option<RedisServer>,
+    nodes: Vec<Server>,
+}
+
+impl Fleet {
+    async fn start(bin: &std::path::Path, nodes: usize) -> Result<Fleet> {
+        // The input rate limit of part 4 would refuse a benchmark's senders.
+        let mut env = vec![("RATE_LIMIT_PER_SEC", "0".to_string())];
+        let redis = if nodes > 1 {
+            let redis = RedisServer::start().await?;
+            env.push(("REDIS_URL", redis.url()));
+            Some(redis)
+        } else {
+            None
+        };
+        let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        let mut started = Vec::new();
+        for _ in 0..nodes.max(1) {
+            started.push(Server::start_with(bin, &env).await?);
+        }
+        Ok(Fleet {
+            redis,
+            nodes: started,
+        })
+    }
+
+    /// CPU time of every node, and of Redis, so far.
+    fn cpu(&self) -> Result<(Duration, Duration)> {
+        let mut nodes = Duration::ZERO;
+        for node in &self.nodes {
+            nodes += process_cpu(node.pid()?)?;
+        }
+        let redis = match &self.redis {
+            Some(redis) => process_cpu(redis.pid()?)?,
+            None => Duration::ZERO,
+        };
+        Ok((nodes, redis))
+    }
+
+    /// Resident memory of every node together.
+    fn rss(&self) -> Result<u64> {
+        self.nodes
+            .iter()
+            .map(|node| rss_bytes(node.pid()?))
+            .sum::<Result<u64>>()
+    }
 }
 
 /// Starts `bin`, runs `plan` against it and returns the result as JSON.
 pub async fn run(bin: &std::path::Path, plan: &Plan) -> Result<serde_json::Value> {
-    // The input rate limit of part 4 would refuse a benchmark's senders.
-    let server = Server::start_with(bin, &[("RATE_LIMIT_PER_SEC", "0")]).await?;
-    let pid = server.pid()?;
-    let url = server.ws_url();
+    let fleet = Fleet::start(bin, plan.nodes).await?;
+    let pid = fleet.nodes[0].pid()?;
+    let urls: Vec<String> = fleet.nodes.iter().map(Server::ws_url).collect();
     let base = Instant::now();
-    let mut crowd = Crowd::connect(&url, plan.clients, 1, plan.in_flight, base).await?;
-    let _prober = crowd.sync(&url, 0).await?;
+    // The readers are shared out among the nodes, each node's a crowd.
+    let mut crowds = Vec::new();
+    let mut first_uid = 1;
+    for (index, url) in urls.iter().enumerate() {
+        let size = plan.clients / urls.len() + usize::from(index < plan.clients % urls.len());
+        crowds.push(Crowd::connect(url, size, first_uid, plan.in_flight, base).await?);
+        first_uid += size as u64;
+    }
+    let mut probers = Vec::new();
+    for (index, (crowd, url)) in crowds.iter_mut().zip(&urls).enumerate() {
+        probers.push(crowd.sync(url, 2_000_000 + index as u64).await?);
+    }
+    let delivered: Vec<_> = crowds.iter().map(|crowd| crowd.delivered.clone()).collect();
+    let delivered_now = || -> u64 { delivered.iter().map(|d| d.load(Ordering::Relaxed)).sum() };
 
     let profiler = match &plan.perf {
         Some(path) => Some(start_perf(pid, path)?),
         None => None,
     };
-    let cpu_before = process_cpu(pid)?;
+    let cpu_before = fleet.cpu()?;
     let started = Instant::now();
     let per_sender = if plan.rate == 0 {
         None
@@ -51,10 +115,11 @@ pub async fn run(bin: &std::path::Path, plan: &Plan) -> Result<serde_json::Value
     };
     let mut senders = Vec::new();
     for index in 0..plan.senders {
-        let client = Client::connect(&url, &(1_000_000 + index).to_string()).await?;
+        let url = &urls[index % urls.len()];
+        let client = Client::connect(url, &(1_000_000 + index).to_string()).await?;
         senders.push(tokio::spawn(send(client, per_sender, plan.secs, base)));
     }
-    let progress = tokio::spawn(show_progress(crowd.delivered.clone()));
+    let progress = tokio::spawn(show_progress(delivered.clone()));
     let mut sent = 0;
     let mut kept = Vec::new();
     let mut senders_ended = std::collections::BTreeMap::<String, u64>::new();
@@ -73,22 +138,30 @@ pub async fn run(bin: &std::path::Path, plan: &Plan) -> Result<serde_json::Value
     // Deliveries may still be on their way: wait until all arrived, or
     // until two seconds pass without one.
     let expected = sent * plan.clients as u64;
-    let mut last = (crowd.delivered.load(Ordering::Relaxed), Instant::now());
+    let mut last = (delivered_now(), Instant::now());
     while last.0 < expected && last.1.elapsed() < Duration::from_secs(2) {
         tokio::time::sleep(Duration::from_millis(50)).await;
-        let now = crowd.delivered.load(Ordering::Relaxed);
+        let now = delivered_now();
         if now != last.0 {
             last = (now, Instant::now());
         }
     }
     let elapsed = started.elapsed();
-    let cpu = process_cpu(pid)?.saturating_sub(cpu_before);
-    let rss = rss_bytes(pid)?;
+    let (nodes_cpu, redis_cpu) = fleet.cpu()?;
+    let cpu = nodes_cpu.saturating_sub(cpu_before.0);
+    let redis_cpu = redis_cpu.saturating_sub(cpu_before.1);
+    let rss = fleet.rss()?;
     progress.abort();
     eprintln!();
-    let received = crowd.dismiss().await?;
-    drop(kept);
+    let mut received = Vec::new();
+    for crowd in crowds {
+        received.extend(crowd.dismiss().await?);
+    }
+    drop((kept, probers));
     let mut figures = summarise(plan, &received, sent, sending, elapsed, cpu, rss);
+    figures["nodes"] = json!(plan.nodes.max(1));
+    let deliveries = figures["deliveries"].as_f64().unwrap_or(0.0).max(1.0);
+    figures["redis_cpu_us_per_delivery"] = json!(redis_cpu.as_secs_f64() * 1e6 / deliveries);
     figures["senders_ended"] = json!(senders_ended);
     figures["machine"] = json!(crate::machine());
     Ok(figures)
@@ -161,10 +234,11 @@ async fn send(
     Ok((client, seq, None))
 }
 
-async fn show_progress(delivered: std::sync::Arc<std::sync::atomic::AtomicU64>) {
+async fn show_progress(delivered: Vec<std::sync::Arc<std::sync::atomic::AtomicU64>>) {
     loop {
         tokio::time::sleep(Duration::from_millis(500)).await;
-        eprint!("\r{} deliveries", delivered.load(Ordering::Relaxed));
+        let sum: u64 = delivered.iter().map(|d| d.load(Ordering::Relaxed)).sum();
+        eprint!("\r{sum} deliveries");
     }
 }
 

@@ -5,7 +5,8 @@
 //! - `loadgen chat`: N clients, S senders at a fixed rate or flat out; the
 //!   latency of every delivery, deliveries a second, what went missing, and
 //!   the server's CPU per delivery and memory. One JSON line on stdout, a
-//!   readable summary on stderr.
+//!   readable summary on stderr. With `--nodes`, several processes of the
+//!   server form one chat over a private `redis-server` (part 5).
 //! - `loadgen idle`: the server's memory per idle connection.
 //! - `loadgen join-storm`: N clients connecting at once, as after a
 //!   restart, against several servers alternated run by run.
@@ -42,6 +43,11 @@ struct Load {
     /// Seconds of sending.
     #[arg(long, default_value_t = 5.0)]
     secs: f64,
+    /// Processes of the server forming one chat over a private redis-server
+    /// (part 5 reads REDIS_URL); readers and senders are shared out among
+    /// them. 1 runs the server alone.
+    #[arg(long, default_value_t = 1)]
+    nodes: usize,
 }
 
 impl Load {
@@ -53,6 +59,7 @@ impl Load {
             secs: self.secs,
             in_flight,
             perf,
+            nodes: self.nodes,
         }
     }
 }

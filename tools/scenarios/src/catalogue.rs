@@ -78,6 +78,12 @@ pub mod params {
     pub const FOREIGN_ORIGIN: &str = "https://elsewhere.example";
     /// The uid given in the query string of `query-string-uid`.
     pub const QUERY_UID: u32 = 7;
+    /// Lines each of two users sends at once in `cluster-broadcast`.
+    pub const CLUSTER_EACH: usize = 100;
+    /// Seconds within which the users of a killed node are announced gone.
+    pub const NODE_GONE_SECS: u64 = 8;
+    /// Seconds within which the nodes are back in touch once Redis is.
+    pub const RESUME_SECS: u64 = 10;
 }
 
 use params::*;
@@ -224,9 +230,52 @@ catalogue! {
     LeaveWhileTalking = "leave-while-talking", deadline 90 s,
         title ("user 1 leaves while users 2 and 3 exchange {} messages: they receive all of \
                 them, in order (input rate limit lifted)", 2 * TALK_EACH);
+    /// Three nodes, one chat: every line reaches every user once, in order.
+    ClusterBroadcast = "cluster-broadcast", deadline 60 s,
+        title ("three nodes and one Redis, users 1, 2 and 3 on nodes 1, 2 and 3: users 1 and 2 \
+                each send {CLUSTER_EACH} lines at once; every user receives all {}, each \
+                sender's in order, none twice (input rate limit lifted)", 2 * CLUSTER_EACH);
+    /// Joins and departures on one node are announced on the others.
+    ClusterPresence = "cluster-presence", deadline 60 s,
+        title ("user 2 joins node 2, then leaves: user 1, on node 1, hears `user 2 joined`, \
+                then `user 2 left`");
+    /// The same uid on two nodes: the newer connection wins.
+    ClusterSameUid = "cluster-same-uid", deadline 60 s,
+        title ("uid 1 connects to node 2 while connected to node 1: the older connection is \
+                closed with 1008 and a reason, the newer one chats, and user 2 on node 1 hears \
+                nobody leave or join");
+    /// A node dies; the users of the others hear its users left and chat on.
+    ClusterNodeKilled = "cluster-node-killed", deadline 60 s,
+        title ("node 2 of three is killed (SIGKILL) with user 2 on it: users 1 and 3, on nodes \
+                1 and 3, hear `user 2 left` within {NODE_GONE_SECS} s and keep chatting with \
+                each other");
+    /// A node is stopped politely and its user moves to another node.
+    ClusterRollingRestart = "cluster-rolling-restart", deadline 60 s,
+        title ("node 2 of three gets SIGTERM with user 2 on it: user 2 is closed with 1001, \
+                reconnects to node 1 and chats, and user 3 on node 3 hears nobody leave or join \
+                in {NODE_GONE_SECS} s");
+    /// Redis goes away and comes back.
+    ClusterRedisRestart = "cluster-redis-restart", deadline 90 s,
+        title ("Redis is killed, then started again: every user is told that cross-node \
+                delivery stopped, a line sent meanwhile reaches its own node only, and within \
+                {RESUME_SECS} s of Redis's return users are told and lines cross again");
+    /// `REDIS_URL` names a port where no Redis listens.
+    ClusterRedisUnreachable = "cluster-redis-unreachable", deadline 60 s,
+        title ("`REDIS_URL` names a port where no Redis listens: the node exits within \
+                {REPLY_SECS} s with status 1 and says what to do");
 }
 
 impl Scenario {
+    /// Whether the scenario runs several servers (nodes of one chat).
+    pub fn is_cluster(self) -> bool {
+        self.id().starts_with("cluster-")
+    }
+
+    /// Whether the scenario starts a Redis server of its own.
+    pub fn needs_redis(self) -> bool {
+        self.is_cluster() && self != Scenario::ClusterRedisUnreachable
+    }
+
     /// The name of the scenario's test: its id with `_` for `-`, so that
     /// `cargo test -p part2 --test scenarios user_leaves` runs it.
     pub fn test_name(self) -> String {

@@ -33,6 +33,8 @@ checkpoints! {
     Part3 => "part3-select-comparison",
     /// `part4-hardening`: every defect fixed, a `tokio::select!` loop and a browser client.
     Part4 => "part4-hardening",
+    /// `part5-scale-out`: part4 on several processes, one chat, over Redis pub/sub.
+    Part5 => "part5-scale-out",
 }
 
 impl Checkpoint {

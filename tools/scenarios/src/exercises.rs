@@ -42,6 +42,15 @@ pub fn exercise_for(scenario: Scenario) -> Option<(usize, &'static Exercise)> {
         .map(|(index, exercise)| (index + 1, exercise))
 }
 
+/// The scenarios the workshop checks: every one that applies to part2 (the
+/// cluster scenarios need part 5), except those no exercise can fix.
+pub fn workshop_scenarios() -> impl Iterator<Item = Scenario> {
+    Scenario::ALL.iter().copied().filter(|&scenario| {
+        crate::expect(crate::Checkpoint::Part2, scenario).verdict() != crate::Verdict::NotApplicable
+            && !NOT_EXERCISES.iter().any(|(s, _)| *s == scenario)
+    })
+}
+
 /// Defects of part2 that no exercise fixes, and why.
 pub const NOT_EXERCISES: &[(Scenario, &str)] = &[(
     CloseHandshake,

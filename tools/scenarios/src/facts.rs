@@ -176,6 +176,11 @@ pub enum Fact {
         /// The limit.
         secs: u64,
     },
+    /// The process wrote a line holding this text to its log (stderr).
+    Logged {
+        /// The text.
+        text: Text,
+    },
 }
 
 impl Seen {
@@ -446,6 +451,7 @@ impl fmt::Display for Fact {
             Fact::StillRunning { secs } => {
                 write!(f, "the process was still running after {secs} s")
             }
+            Fact::Logged { text } => write!(f, "the process logged {text:?}"),
         }
     }
 }

@@ -67,7 +67,23 @@ pub struct Row {
     pub part3: Expect,
     /// Expected on `part4-hardening`.
     pub part4: Expect,
+    /// Expected on `part5-scale-out`.
+    pub part5: Part5Cell,
 }
+
+/// Part 5's cell. Run alone (no `REDIS_URL`) part 5 must be part 4 exactly,
+/// so a scenario of one server holds it to part 4's cell; a cluster
+/// scenario has its own.
+#[derive(Debug, Clone, Copy)]
+pub enum Part5Cell {
+    /// Part 4's cell, asserted against part 5 run alone.
+    LikePart4,
+    /// A cell of its own.
+    Own(Expect),
+}
+
+/// A one-server scenario's part 5 cell.
+const LIKE_PART4: Part5Cell = Part5Cell::LikePart4;
 
 impl Row {
     /// The expectation for one checkpoint.
@@ -77,6 +93,10 @@ impl Row {
             Checkpoint::Part2 => self.part2,
             Checkpoint::Part3 => self.part3,
             Checkpoint::Part4 => self.part4,
+            Checkpoint::Part5 => match self.part5 {
+                Part5Cell::LikePart4 => self.part4,
+                Part5Cell::Own(expect) => expect,
+            },
         }
     }
 }
@@ -99,6 +119,12 @@ const NO_SIGN_OF_LIFE: &str = "no sign of life for 8 s";
 const SHUTTING_DOWN: &str = "server is shutting down";
 const TOO_FAST: &str = "kept sending too fast after a warning";
 const USER_1_LEFT: &str = "[server]: user 1 left";
+const LINK_LOST: &str =
+    "[server]: lost contact with the other nodes: messages now reach users on this node only";
+const LINK_BACK: &str = "[server]: in contact with the other nodes again; messages sent \
+                         meanwhile reached users on this node only";
+const REDIS_UNREACHABLE: &str = "REDIS_URL is set, but no Redis answers there: start \
+                                 redis-server, or unset REDIS_URL to run this node alone";
 
 const SEND_ERROR: &str = "called `Result::unwrap()` on an `Err` value: SendError { .. }";
 /// `main`'s `unwrap` of the server task's `JoinError`, task id written as `..`.
@@ -205,24 +231,28 @@ pub fn row(scenario: Scenario) -> Row {
             part2: HEALTHY,
             part3: HEALTHY,
             part4: HEALTHY,
+            part5: LIKE_PART4,
         },
         Scenario::Broadcast => Row {
             part1: NO_WS_ROUTE,
             part2: BOTH_RECEIVED,
             part3: BOTH_RECEIVED,
             part4: BOTH_RECEIVED,
+            part5: LIKE_PART4,
         },
         Scenario::MissingUid => Row {
             part1: NO_WS_ROUTE,
             part2: MISSING_1011,
             part3: MISSING_1011,
             part4: UID_REQUIRED_1008,
+            part5: LIKE_PART4,
         },
         Scenario::NonNumericUid => Row {
             part1: NO_WS_ROUTE,
             part2: NON_NUMERIC_1011,
             part3: NON_NUMERIC_1011,
             part4: UID_REQUIRED_1008,
+            part5: LIKE_PART4,
         },
         Scenario::UserLeaves => Row {
             part1: NO_WS_ROUTE,
@@ -248,6 +278,7 @@ pub fn row(scenario: Scenario) -> Row {
                 Fact::OthersChat { users: 1 },
                 Fact::Healthy,
             ]),
+            part5: LIKE_PART4,
         },
         Scenario::CloseHandshake => Row {
             part1: NO_WS_ROUTE,
@@ -263,6 +294,7 @@ pub fn row(scenario: Scenario) -> Row {
                     Fact::TcpLingered { ms: TCP_CLOSE_MS },
                 ],
             },
+            part5: LIKE_PART4,
         },
         Scenario::ClientVanishes => Row {
             part1: NO_WS_ROUTE,
@@ -284,6 +316,7 @@ pub fn row(scenario: Scenario) -> Row {
                 Fact::OthersChat { users: 1 },
                 Fact::Healthy,
             ]),
+            part5: LIKE_PART4,
         },
         Scenario::VanishNeighbours => Row {
             part1: NO_WS_ROUTE,
@@ -304,6 +337,7 @@ pub fn row(scenario: Scenario) -> Row {
                 Fact::OthersChat { users: NEIGHBOURS },
                 Fact::Healthy,
             ]),
+            part5: LIKE_PART4,
         },
         Scenario::EmptyCloseFrame => Row {
             part1: NO_WS_ROUTE,
@@ -330,6 +364,7 @@ pub fn row(scenario: Scenario) -> Row {
                 Fact::OthersChat { users: 1 },
                 Fact::Healthy,
             ]),
+            part5: LIKE_PART4,
         },
         Scenario::SameUidTwice => Row {
             part1: NO_WS_ROUTE,
@@ -365,12 +400,14 @@ pub fn row(scenario: Scenario) -> Row {
                 Fact::OthersChat { users: 2 },
                 Fact::Healthy,
             ]),
+            part5: LIKE_PART4,
         },
         Scenario::Burst => Row {
             part1: NO_WS_ROUTE,
             part2: BURST_DELIVERED,
             part3: BURST_DELIVERED,
             part4: BURST_DELIVERED,
+            part5: LIKE_PART4,
         },
         Scenario::HalfOpenClient => Row {
             part1: NO_WS_ROUTE,
@@ -402,6 +439,7 @@ pub fn row(scenario: Scenario) -> Row {
                 Fact::OthersChat { users: 1 },
                 Fact::Healthy,
             ]),
+            part5: LIKE_PART4,
         },
         Scenario::SlowReader => Row {
             part1: NO_WS_ROUTE,
@@ -416,6 +454,7 @@ pub fn row(scenario: Scenario) -> Row {
                 Fact::OthersChat { users: 1 },
                 Fact::Healthy,
             ]),
+            part5: LIKE_PART4,
         },
         Scenario::SlowReaderLarge => Row {
             part1: NO_WS_ROUTE,
@@ -430,6 +469,7 @@ pub fn row(scenario: Scenario) -> Row {
                 Fact::OthersChat { users: 1 },
                 Fact::Healthy,
             ]),
+            part5: LIKE_PART4,
         },
         Scenario::OversizedFrame => Row {
             part1: NO_WS_ROUTE,
@@ -462,6 +502,7 @@ pub fn row(scenario: Scenario) -> Row {
                 Fact::OthersChat { users: 1 },
                 Fact::Healthy,
             ]),
+            part5: LIKE_PART4,
         },
         Scenario::BinaryFrame => Row {
             part1: NO_WS_ROUTE,
@@ -472,6 +513,7 @@ pub fn row(scenario: Scenario) -> Row {
                 Fact::OthersChat { users: 1 },
                 Fact::Healthy,
             ]),
+            part5: LIKE_PART4,
         },
         Scenario::QueryStringUid => Row {
             part1: NO_WS_ROUTE,
@@ -481,6 +523,7 @@ pub fn row(scenario: Scenario) -> Row {
                 "the browser-style client",
                 Seen::text("[UID: 7]: from a browser"),
             )]),
+            part5: LIKE_PART4,
         },
         Scenario::FloodVsReader => Row {
             part1: NO_WS_ROUTE,
@@ -490,6 +533,7 @@ pub fn row(scenario: Scenario) -> Row {
                 Fact::saw("the flooder", Seen::close(1008, TOO_FAST)),
                 Fact::delivered("user 2 (who paused twice)", CHAT_LINES),
             ]),
+            part5: LIKE_PART4,
         },
         Scenario::FloodVsChat => Row {
             part1: NO_WS_ROUTE,
@@ -500,12 +544,14 @@ pub fn row(scenario: Scenario) -> Row {
                 Fact::delivered("every chatter", CHAT_LINES * CHATTERS),
                 Fact::Prompt { secs: PROMPT_SECS },
             ]),
+            part5: LIKE_PART4,
         },
         Scenario::JoinStorm => Row {
             part1: NO_WS_ROUTE,
             part2: STORM_QUIET,
             part3: STORM_QUIET,
             part4: STORM_QUIET,
+            part5: LIKE_PART4,
         },
         Scenario::ForeignOrigin => Row {
             part1: NO_WS_ROUTE,
@@ -518,6 +564,7 @@ pub fn row(scenario: Scenario) -> Row {
                     Seen::text("[UID: 8]: from the server's own page")
                 ),
             ]),
+            part5: LIKE_PART4,
         },
         Scenario::Shutdown => Row {
             part1: NO_WS_ROUTE,
@@ -532,12 +579,14 @@ pub fn row(scenario: Scenario) -> Row {
                     status: 0,
                 },
             ]),
+            part5: LIKE_PART4,
         },
         Scenario::Crowd => Row {
             part1: NO_WS_ROUTE,
             part2: CROWD_DELIVERED,
             part3: CROWD_DELIVERED,
             part4: CROWD_DELIVERED,
+            part5: LIKE_PART4,
         },
         Scenario::LeaveWhileTalking => Row {
             part1: NO_WS_ROUTE,
@@ -552,7 +601,73 @@ pub fn row(scenario: Scenario) -> Row {
                 shows: list![PART3_STALE_SENDER],
             },
             part4: Expect::Works(list![Fact::delivered("users 2 and 3", 2 * TALK_EACH)]),
+            part5: LIKE_PART4,
         },
+        Scenario::ClusterBroadcast => cluster(Expect::Works(list![Fact::delivered(
+            "every user on every node",
+            2 * CLUSTER_EACH
+        )])),
+        Scenario::ClusterPresence => cluster(Expect::Works(list![
+            Fact::saw("user 1 on node 1", Seen::text("[server]: user 2 joined")),
+            Fact::saw("user 1 on node 1", Seen::text("[server]: user 2 left")),
+        ])),
+        Scenario::ClusterSameUid => cluster(Expect::Works(list![
+            Fact::saw(
+                "the newer connection, on node 2",
+                Seen::text("[UID: 1]: second connection")
+            ),
+            Fact::saw(
+                "the older connection, on node 1",
+                Seen::close(1008, REPLACED)
+            ),
+            Fact::saw(
+                "user 2 on node 1",
+                Seen::text("[UID: 1]: second connection")
+            ),
+            Fact::saw("user 2, listening for news of user 1", Seen::Nothing),
+        ])),
+        Scenario::ClusterNodeKilled => cluster(Expect::Works(list![
+            Fact::saw("user 1 on node 1", Seen::text("[server]: user 2 left")),
+            Fact::saw("user 3 on node 3", Seen::text("[server]: user 2 left")),
+            Fact::delivered("users 1 and 3, each from the other's node", 2),
+        ])),
+        Scenario::ClusterRollingRestart => cluster(Expect::Works(list![
+            Fact::saw("user 2 on node 2", Seen::close(1001, SHUTTING_DOWN)),
+            Fact::saw("user 3 on node 3", Seen::text("[UID: 2]: back, on node 1")),
+            Fact::saw("user 3, listening for news of user 2", Seen::Nothing),
+        ])),
+        Scenario::ClusterRedisRestart => cluster(Expect::Works(list![
+            Fact::saw("user 1 on node 1", Seen::text(LINK_LOST)),
+            Fact::saw(
+                "user 3 on node 1",
+                Seen::text("[UID: 1]: during the outage")
+            ),
+            Fact::saw("user 2 on node 2", Seen::text(LINK_LOST)),
+            Fact::saw("user 2 on node 2", Seen::text(LINK_BACK)),
+            Fact::saw("user 2 on node 2", Seen::text("[UID: 1]: after the outage")),
+        ])),
+        Scenario::ClusterRedisUnreachable => cluster(Expect::Works(list![
+            Fact::Exited {
+                secs: REPLY_SECS,
+                status: 1,
+            },
+            Fact::Logged {
+                text: std::borrow::Cow::Borrowed(REDIS_UNREACHABLE),
+            },
+        ])),
+    }
+}
+
+/// The row of a scenario with several nodes, which only part 5 can form.
+const fn cluster(part5: Expect) -> Row {
+    const ONE_PROCESS: Expect =
+        Expect::NotApplicable("one process holds the whole chat until part 5");
+    Row {
+        part1: ONE_PROCESS,
+        part2: ONE_PROCESS,
+        part3: ONE_PROCESS,
+        part4: ONE_PROCESS,
+        part5: Part5Cell::Own(part5),
     }
 }
 

@@ -10,11 +10,13 @@
 pub mod browser;
 mod client;
 pub mod platform;
+mod redis;
 mod runners;
 mod server;
 mod silent;
 
 pub use client::{Client, Connection, Event};
+pub use redis::{REQUIRE_REDIS, RedisServer, redis_available, redis_required};
 pub use runners::{Outcome, run, run_at};
 pub use scenarios;
 pub use server::{HttpAnswer, NOT_STARTED, Server};
@@ -132,12 +134,23 @@ fn civil_from_days(days: i64) -> (i64, u32, u32) {
 /// one), with the usual test-runner options and output.
 pub fn scenario_suite(checkpoint: Checkpoint, binary: &'static str) -> ! {
     let args = libtest_mimic::Arguments::from_args();
+    // Without redis-server the cluster scenarios are skipped, and say so;
+    // with REQUIRE_REDIS=1 they run, and fail for want of it.
+    let skip_cluster = !redis_required() && !redis_available();
+    if skip_cluster {
+        eprintln!(
+            "redis-server is not installed: the cluster scenarios are skipped (ignored). \
+             Install it (Debian: `apt-get install redis-server`) to run them; \
+             {REQUIRE_REDIS}=1 makes a missing redis-server a failure."
+        );
+    }
     let trials = Scenario::ALL
         .iter()
         .map(|&scenario| {
             libtest_mimic::Trial::test(scenario.test_name(), move || {
                 check(checkpoint, Path::new(binary), scenario).map_err(Into::into)
             })
+            .with_ignored_flag(skip_cluster && scenario.needs_redis())
         })
         .collect();
     libtest_mimic::run(&args, trials).exit()

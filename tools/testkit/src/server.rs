@@ -64,6 +64,15 @@ impl Server {
     }
 
     async fn start_once(binary: &Path, env: &[(&str, &str)]) -> Result<Server> {
+        let mut server = Self::spawn_with(binary, env)?;
+        server.wait_until_healthy().await?;
+        Ok(server)
+    }
+
+    /// Starts `binary` like [`Server::start_with`] but does not wait for it
+    /// to answer: for a scenario in which it should not start at all.
+    pub fn spawn_with(binary: impl AsRef<Path>, env: &[(&str, &str)]) -> Result<Server> {
+        let binary = binary.as_ref();
         crate::platform::raise_open_file_limit();
         let port = free_port()?;
         let mut command = Command::new(binary);
@@ -95,15 +104,13 @@ impl Server {
             .context("the child's stderr was not piped")?;
         let collector = tokio::spawn(collect_lines(pipe, Arc::clone(&stderr)));
 
-        let mut server = Server {
+        Ok(Server {
             binary: binary.to_path_buf(),
             child: Some(child),
             addr: SocketAddr::from((Ipv4Addr::LOCALHOST, port)),
             stderr,
             collector: Some(collector),
-        };
-        server.wait_until_healthy().await?;
-        Ok(server)
+        })
     }
 
     /// A server that is already running at `url` (`ws://host:port/ws`), for
@@ -260,6 +267,14 @@ impl Server {
         Ok(self.get("/ws").await?.status != 404)
     }
 
+    /// Kills the process at once (SIGKILL on Unix), as a crash or a pulled
+    /// plug would, and waits until it is gone.
+    pub async fn kill(&mut self) -> Result<()> {
+        self.child()?.kill().await.context("killing the server")?;
+        self.drain_stderr().await;
+        Ok(())
+    }
+
     /// Sends SIGTERM, as a service manager or `kill` would on shutdown.
     pub fn terminate(&self) -> Result<()> {
         crate::platform::terminate(self.pid()?)
@@ -270,7 +285,8 @@ impl Server {
 pub const NOT_STARTED: &str = "this scenario watches or signals the server process, so it needs \
                                a server the checker starts itself (--bin), not a --url";
 
-fn free_port() -> Result<u16> {
+/// A loopback port nobody listens on at the moment.
+pub(crate) fn free_port() -> Result<u16> {
     let listener =
         StdListener::bind((Ipv4Addr::LOCALHOST, 0)).context("probing for a free port")?;
     Ok(listener

@@ -9,6 +9,7 @@
 //! transcripts, never compared.
 
 mod admission;
+mod cluster;
 mod delivery;
 mod departures;
 mod fairness;
@@ -53,6 +54,16 @@ pub struct Run {
 }
 
 impl Run {
+    fn new(server: Server, step: Arc<Mutex<String>>) -> Run {
+        Run {
+            server,
+            facts: Vec::new(),
+            figures: Vec::new(),
+            all_ok: true,
+            step,
+        }
+    }
+
     /// The server under test.
     pub fn server(&mut self) -> &mut Server {
         &mut self.server
@@ -101,8 +112,14 @@ impl Run {
     /// Connects `uid` and waits for the echo of its own message, which proves
     /// the server has registered it (a session registers before it reads).
     pub async fn join(&mut self, uid: &str) -> Result<Client> {
-        self.step(format!("user {uid} joins"));
-        let mut client = Client::connect(&self.server.ws_url(), uid).await?;
+        let url = self.server.ws_url();
+        self.join_at(&url, uid).await
+    }
+
+    /// Like [`Run::join`], on the server at `url` (a node of a cluster).
+    pub async fn join_at(&mut self, url: &str, uid: &str) -> Result<Client> {
+        self.step(format!("user {uid} joins at {url}"));
+        let mut client = Client::connect(url, uid).await?;
         let text = format!("{uid} joined");
         client.send_text(&text).await?;
         client
@@ -272,6 +289,12 @@ async fn wait_for_leave_notice(client: &mut Client) -> Option<String> {
 pub async fn run(scenario: Scenario, binary: &Path) -> Result<Outcome> {
     let step = Arc::new(Mutex::new("starting the server".to_string()));
     let acted = async {
+        // Several servers and a Redis: started by the cluster runners themselves.
+        if scenario.is_cluster() {
+            return cluster::act(scenario, binary, Arc::clone(&step))
+                .await
+                .with_context(|| format!("scenario {}", scenario.id()));
+        }
         let server = Server::start_with(binary, server_env(scenario)).await?;
         act(scenario, server, Arc::clone(&step)).await
     };
@@ -285,6 +308,9 @@ pub async fn run(scenario: Scenario, binary: &Path) -> Result<Outcome> {
 pub async fn run_at(scenario: Scenario, url: &str) -> Result<Outcome> {
     let step = Arc::new(Mutex::new(format!("reaching {url}")));
     let acted = async {
+        if scenario.is_cluster() {
+            anyhow::bail!("a cluster scenario starts its own nodes and Redis: it needs --bin");
+        }
         let server = Server::attach(url).await?;
         act(scenario, server, Arc::clone(&step)).await
     };
@@ -324,13 +350,7 @@ fn server_env(scenario: Scenario) -> &'static [(&'static str, &'static str)] {
 }
 
 async fn act(scenario: Scenario, server: Server, step: Arc<Mutex<String>>) -> Result<Outcome> {
-    let mut run = Run {
-        server,
-        facts: Vec::new(),
-        figures: Vec::new(),
-        all_ok: true,
-        step,
-    };
+    let mut run = Run::new(server, step);
     if scenario != Scenario::Healthcheck && !run.server.serves_ws().await? {
         return Ok(Outcome {
             verdict: Verdict::NotApplicable,
@@ -364,6 +384,15 @@ async fn act(scenario: Scenario, server: Server, step: Arc<Mutex<String>>) -> Re
         Scenario::OversizedFrame => input::oversized_frame(&mut run).await,
         Scenario::BinaryFrame => input::binary_frame(&mut run).await,
         Scenario::Shutdown => shutdown::shutdown(&mut run).await,
+        Scenario::ClusterBroadcast
+        | Scenario::ClusterPresence
+        | Scenario::ClusterSameUid
+        | Scenario::ClusterNodeKilled
+        | Scenario::ClusterRollingRestart
+        | Scenario::ClusterRedisRestart
+        | Scenario::ClusterRedisUnreachable => {
+            Err(anyhow!("a cluster scenario reached the one-server runners"))
+        }
     }
     .with_context(|| format!("scenario {}", scenario.id()))?;
     Ok(run.finish())

@@ -1,0 +1,145 @@
+//! A private Redis server for the cluster scenarios: the distribution's
+//! `redis-server`, started on a free loopback port with persistence off, and
+//! killed with the test.
+
+use anyhow::{Context, Result, bail};
+use std::net::{Ipv4Addr, SocketAddr};
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+use tokio::process::{Child, Command};
+
+/// The program the cluster scenarios start.
+const PROGRAM: &str = "redis-server";
+/// How long a fresh `redis-server` may take to answer `PING`.
+const START_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Set to `1` to make a missing `redis-server` fail the cluster scenarios
+/// instead of skipping them (CI installs it and sets this).
+pub const REQUIRE_REDIS: &str = "REQUIRE_REDIS";
+
+/// Whether `redis-server` can be run here.
+pub fn redis_available() -> bool {
+    std::process::Command::new(PROGRAM)
+        .arg("--version")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|status| status.success())
+}
+
+/// Whether a missing `redis-server` must fail the tests rather than skip them.
+pub fn redis_required() -> bool {
+    std::env::var(REQUIRE_REDIS).is_ok_and(|value| value == "1")
+}
+
+/// A `redis-server` child on a loopback port. Killed when dropped.
+pub struct RedisServer {
+    child: Option<Child>,
+    port: u16,
+}
+
+impl RedisServer {
+    /// Starts `redis-server` on a free loopback port and waits until it
+    /// answers `PING`.
+    pub async fn start() -> Result<RedisServer> {
+        let port = crate::server::free_port()?;
+        let mut redis = RedisServer { child: None, port };
+        redis.start_again().await?;
+        Ok(redis)
+    }
+
+    /// The operating-system process id of the running server.
+    pub fn pid(&self) -> Result<u32> {
+        self.child
+            .as_ref()
+            .and_then(Child::id)
+            .context("redis-server is not running")
+    }
+
+    /// The URL the nodes are given as `REDIS_URL`.
+    pub fn url(&self) -> String {
+        format!("redis://{}/", self.addr())
+    }
+
+    fn addr(&self) -> SocketAddr {
+        SocketAddr::from((Ipv4Addr::LOCALHOST, self.port))
+    }
+
+    /// Kills the server (SIGKILL, no goodbye) and waits until it is gone.
+    pub async fn kill(&mut self) -> Result<()> {
+        if let Some(mut child) = self.child.take() {
+            child.kill().await.context("killing redis-server")?;
+        }
+        Ok(())
+    }
+
+    /// Starts the server again on the same port, as a restarted Redis would
+    /// come back, and waits until it answers `PING`.
+    pub async fn start_again(&mut self) -> Result<()> {
+        if self.child.is_some() {
+            bail!("redis-server is still running");
+        }
+        let mut command = Command::new(PROGRAM);
+        command
+            .args(["--port", &self.port.to_string(), "--bind", "127.0.0.1"])
+            // Nothing on disk: each scenario's Redis starts empty.
+            .args(["--save", "", "--appendonly", "no"])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .kill_on_drop(true);
+        crate::platform::die_with_parent(&mut command);
+        let child = match command.spawn() {
+            Ok(child) => child,
+            Err(err) if err.kind() == std::io::ErrorKind::NotFound => bail!(
+                "{PROGRAM} is not installed: install it (Debian: `apt-get install redis-server`) \
+                 to run the cluster scenarios"
+            ),
+            Err(err) => return Err(err).context("spawning redis-server"),
+        };
+        self.child = Some(child);
+        self.wait_until_ready().await
+    }
+
+    async fn wait_until_ready(&mut self) -> Result<()> {
+        let started = Instant::now();
+        loop {
+            if let Some(child) = &mut self.child
+                && let Some(status) = child.try_wait().context("checking redis-server")?
+            {
+                bail!(
+                    "redis-server exited with {status} before answering on {}",
+                    self.addr()
+                );
+            }
+            if self.pings().await {
+                return Ok(());
+            }
+            if started.elapsed() > START_TIMEOUT {
+                bail!(
+                    "redis-server did not answer PING on {} within {START_TIMEOUT:?}",
+                    self.addr()
+                );
+            }
+            // Redis gives no readiness signal but its port, so poll it.
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    /// Whether the server answers `PING` with `+PONG`.
+    async fn pings(&self) -> bool {
+        let ask = async {
+            let mut stream = TcpStream::connect(self.addr()).await?;
+            stream.write_all(b"PING\r\n").await?;
+            let mut answer = [0u8; 7];
+            stream.read_exact(&mut answer).await?;
+            Ok::<bool, std::io::Error>(&answer == b"+PONG\r\n")
+        };
+        matches!(
+            tokio::time::timeout(Duration::from_secs(1), ask).await,
+            Ok(Ok(true))
+        )
+    }
+}
