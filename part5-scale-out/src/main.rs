@@ -1612,7 +1612,7 @@ mod tests {
         conn_id: ConnId,
     ) -> (
         UserHandle,
-        mpsc::Receiver<String>,
+        mpsc::Receiver<ByteString>,
         oneshot::Receiver<CloseReason>,
     ) {
         let (user_sender, queue) = mpsc::channel(OUTBOX_CAPACITY);
