@@ -152,8 +152,9 @@ pub const EXERCISES: &[Exercise] = &[
             "Where do the messages for a client that does not read pile up? Nothing ever says \
              \"enough\".",
             "Use a bounded channel (`mpsc::channel(capacity)`) and `try_send` in the server: a \
-             full queue means the user is too slow, so drop its sender. Count bytes too: 256 \
-             large messages are 16 MiB.",
+             full queue means the user is too slow. Mark it so (a flag the session shares), and \
+             have the session close the user with a reason. Count bytes too: 256 large \
+             messages are 16 MiB.",
             "A session stuck writing to a client that does not read never looks at its queue \
              again. Put a time limit on each write (`tokio::time::timeout`) and end the session \
              with a reason when it runs out.",
