@@ -593,6 +593,7 @@ impl UserSession {
         let mut interval = tokio::time::interval(HEARTBEAT_INTERVAL);
         // A session that was busy should not catch up with a burst of pings.
         interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut batch = Vec::with_capacity(WRITE_BATCH);
 
         // Not `biased`: a random start keeps a busy client from starving the
         // queue and a busy queue from starving the client.
@@ -664,36 +665,23 @@ impl UserSession {
                     }
                 }
 
-                // Cancel safe: `mpsc::Receiver::recv` loses no message when dropped.
-                msg = session_receiver.recv() => {
-                    let Some(msg) = msg else {
+                // Cancel safe: `recv_many` loses no message when dropped. What
+                // is already queued comes out at once, up to a batch, and goes
+                // out before the loop looks at its other sources again.
+                received = session_receiver.recv_many(&mut batch, WRITE_BATCH) => {
+                    if received == 0 {
                         // The server dropped this user; it sent the reason first.
                         break kick_reason((&mut kicked).await);
-                    };
-                    // What else is already queued goes out in the same turn, up to
-                    // a batch, before the loop looks at its other sources again.
-                    let mut msg = msg;
-                    let mut batch = 1;
-                    let written = loop {
-                        waiting_bytes.fetch_sub(msg.len(), Ordering::Relaxed);
-                        let text = self.session.text(msg);
-                        if let Err(reason) = write_or_kicked(text, &mut kicked).await {
-                            break Err(reason);
+                    }
+                    let bytes: usize = batch.iter().map(|msg| msg.len()).sum();
+                    waiting_bytes.fetch_sub(bytes, Ordering::Relaxed);
+                    let mut written = Ok(());
+                    for msg in batch.drain(..) {
+                        written = write_or_kicked(self.session.text(msg), &mut kicked).await;
+                        if written.is_err() {
+                            break;
                         }
-                        // The batch check comes first: a received message
-                        // cannot be put back.
-                        if batch == WRITE_BATCH {
-                            break Ok(());
-                        }
-                        match session_receiver.try_recv() {
-                            Ok(next) => {
-                                msg = next;
-                                batch += 1;
-                            }
-                            // Empty, or closed: the loop's `recv` tells which.
-                            Err(_) => break Ok(()),
-                        }
-                    };
+                    }
                     if let Err(reason) = written {
                         break reason;
                     }
