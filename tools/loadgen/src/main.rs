@@ -308,7 +308,7 @@ async fn compare(
         "{} clients, {} sender(s) at {} lines a second for {} s; {runs} runs, servers alternated \
          run by run, release builds; `loadgen compare` on one machine ({}). Medians with min and \
          max; ratios to {} are taken within each run.\n\n\
-         | server | latency p50 ms | p99 ms | server CPU µs per delivery | p50, p99 ratio to {} |\n\
+         | server | latency p50 ms | p99 ms | server CPU µs per delivery | p50, p99, CPU ratio to {} |\n\
          | --- | --- | --- | --- | --- |\n",
         plan.clients,
         plan.senders,
