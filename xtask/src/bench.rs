@@ -467,7 +467,10 @@ fn target_page(chat: &ChatRun, header: &str, figures: &[Vec<Value>]) -> String {
         "**not met**"
     };
     // Judged as printed, to two decimals, so that the words match the figures.
-    let (cpu, noise) = ((cpu * 100.0).round() / 100.0, (noise * 100.0).round() / 100.0);
+    let (cpu, noise) = (
+        (cpu * 100.0).round() / 100.0,
+        (noise * 100.0).round() / 100.0,
+    );
     let cpu_verdict = if cpu <= 1.0 {
         format!("**met**: the median ratio is {cpu:.2}")
     } else if cpu <= noise {
