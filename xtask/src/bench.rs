@@ -84,6 +84,9 @@ pub struct Matrix {
     pub target: ChatRun,
     /// Repetitions of the target run.
     pub target_runs: usize,
+    /// Whether to rebuild part 4 at older commits for the chapter's
+    /// before-and-after ([`NODELAY`]); the quick matrix skips it.
+    pub before_after: bool,
 }
 
 impl Matrix {
@@ -132,6 +135,7 @@ impl Matrix {
             }),
             target: TARGET,
             target_runs: 7,
+            before_after: true,
         }
     }
 
@@ -150,6 +154,7 @@ impl Matrix {
             profile: None,
             target: small(TARGET),
             target_runs: 3,
+            before_after: false,
         }
     }
 }
@@ -404,6 +409,10 @@ pub fn bench(root: &Path, matrix: &Matrix, out: &Path) -> Result<Vec<PathBuf>> {
         .with_context(|| format!("writing {}", page.display()))?;
     written.push(page);
 
+    if matrix.before_after {
+        written.extend(before_after(root, &loadgen, &NODELAY, out)?);
+    }
+
     if let Some(chat) = matrix.profile {
         let page = out.join("profile.md");
         std::fs::write(&page, profile_page(&loadgen, &bins, &chat, &header)?)
@@ -411,6 +420,147 @@ pub fn bench(root: &Path, matrix: &Matrix, out: &Path) -> Result<Vec<PathBuf>> {
         written.push(page);
     }
     Ok(written)
+}
+
+/// A before-and-after that the chapter shows: one checkpoint built at two
+/// commits and compared by `loadgen compare` in one run.
+pub struct BeforeAfter {
+    /// The page written, in the output folder.
+    pub page: &'static str,
+    /// The package built at both commits.
+    pub package: &'static str,
+    /// The commit and table label before the change.
+    pub before: (&'static str, &'static str),
+    /// The commit and table label after it.
+    pub after: (&'static str, &'static str),
+    /// The chat run they are compared on.
+    pub chat: ChatRun,
+}
+
+/// Part 4 just before and just after it set `TCP_NODELAY` (see "The
+/// heartbeat and Nagle's algorithm" in the chapter).
+pub const NODELAY: BeforeAfter = BeforeAfter {
+    page: "part4-nodelay.md",
+    package: "part4-hardening",
+    before: ("207b96f", "part4 before (207b96f)"),
+    after: ("81bffa2", "part4 with TCP_NODELAY (81bffa2)"),
+    chat: ChatRun {
+        name: "part4-nodelay",
+        ..TARGET
+    },
+};
+
+/// Builds `compare.package` at both commits and writes the comparison page.
+/// Without the commits (a copy with no git history, such as the offline
+/// bundle) it says so and leaves the page as it is.
+fn before_after(
+    root: &Path,
+    loadgen: &Path,
+    compare: &BeforeAfter,
+    out: &Path,
+) -> Result<Vec<PathBuf>> {
+    let mut bins = Vec::new();
+    for (commit, label) in [compare.before, compare.after] {
+        let has_commit = Command::new("git")
+            .current_dir(root)
+            .args(["cat-file", "-e", &format!("{commit}^{{commit}}")])
+            .output()
+            .is_ok_and(|output| output.status.success());
+        if !has_commit {
+            eprintln!(
+                "bench: commit {commit} is not in this copy's history; {} left as it is",
+                compare.page
+            );
+            return Ok(Vec::new());
+        }
+        let bin = build_at(root, commit, compare.package)?;
+        bins.push(format!("{label}={}", bin.display()));
+    }
+    let chat = &compare.chat;
+    let page = out.join(compare.page);
+    let mut args = vec![
+        "compare".to_string(),
+        "--clients".into(),
+        chat.clients.to_string(),
+        "--senders".into(),
+        chat.senders.to_string(),
+        "--rate".into(),
+        chat.rate.to_string(),
+        "--secs".into(),
+        chat.secs.to_string(),
+        "--out".into(),
+        page.display().to_string(),
+    ];
+    for bin in bins {
+        args.extend(["--bin".to_string(), bin]);
+    }
+    eprintln!("bench: {}", compare.page);
+    let status = Command::new(loadgen)
+        .args(&args)
+        .stdout(std::process::Stdio::null())
+        .status()
+        .with_context(|| format!("running {}", loadgen.display()))?;
+    if !status.success() {
+        bail!("loadgen compare failed ({status})");
+    }
+    Ok(vec![page])
+}
+
+/// Builds `package` in release mode as it was at `commit`, from a copy of
+/// that commit's files under `target/bench-before/`, and returns the binary.
+fn build_at(root: &Path, commit: &str, package: &str) -> Result<PathBuf> {
+    let before = target_dir(root).join("bench-before");
+    let tree = before.join(commit);
+    if !tree.join("Cargo.toml").exists() {
+        std::fs::create_dir_all(&tree).with_context(|| format!("creating {}", tree.display()))?;
+        let archive = before.join(format!("{commit}.tar"));
+        let status = Command::new("git")
+            .current_dir(root)
+            .args(["archive", "--format=tar", "-o"])
+            .arg(&archive)
+            .arg(commit)
+            .status()
+            .context("running git archive")?;
+        if !status.success() {
+            bail!("git archive {commit} failed");
+        }
+        let status = Command::new("tar")
+            .arg("-xf")
+            .arg(&archive)
+            .arg("-C")
+            .arg(&tree)
+            .status()
+            .context("running tar")?;
+        if !status.success() {
+            bail!("unpacking {} failed", archive.display());
+        }
+    }
+    // A target folder per commit. Sharing ours would overwrite today's
+    // binary; sharing one between commits would not even rebuild, because
+    // `git archive` dates every file at its commit, older than the last build.
+    let target = tree.join("target");
+    eprintln!("bench: building {package} at {commit}");
+    let status = Command::new(env!("CARGO"))
+        .current_dir(&tree)
+        .args([
+            "build",
+            "--release",
+            "--quiet",
+            "-p",
+            package,
+            "--target-dir",
+        ])
+        .arg(&target)
+        .status()
+        .context("running cargo build --release")?;
+    if !status.success() {
+        bail!("cargo build --release -p {package} failed at {commit}");
+    }
+    let built = target.join("release").join(exe(package));
+    let kept = before.join(exe(&format!("{package}-{commit}")));
+    std::fs::copy(&built, &kept)
+        .with_context(|| format!("copying {} to {}", built.display(), kept.display()))?;
+    Ok(kept)
 }
 
 /// The servers of the target run, in run order: part 2, part 4, and part 2
