@@ -37,6 +37,21 @@ pub struct ChatRun {
 }
 
 impl ChatRun {
+    /// Its clients, senders, rate and seconds as `loadgen` options, which
+    /// `chat` and `compare` share.
+    fn loadgen_args(&self) -> [String; 8] {
+        [
+            "--clients".into(),
+            self.clients.to_string(),
+            "--senders".into(),
+            self.senders.to_string(),
+            "--rate".into(),
+            self.rate.to_string(),
+            "--secs".into(),
+            self.secs.to_string(),
+        ]
+    }
+
     /// What it measures, in words, from its numbers.
     pub fn title(&self) -> String {
         let senders = match self.senders {
@@ -319,19 +334,9 @@ fn build_loadgen(root: &Path) -> Result<PathBuf> {
 
 /// The arguments of `loadgen chat` for `chat` against `bin`.
 fn chat_args(bin: &Path, chat: &ChatRun) -> Vec<String> {
-    vec![
-        "chat".into(),
-        "--bin".into(),
-        bin.display().to_string(),
-        "--clients".into(),
-        chat.clients.to_string(),
-        "--senders".into(),
-        chat.senders.to_string(),
-        "--rate".into(),
-        chat.rate.to_string(),
-        "--secs".into(),
-        chat.secs.to_string(),
-    ]
+    let mut args = vec!["chat".into(), "--bin".into(), bin.display().to_string()];
+    args.extend(chat.loadgen_args());
+    args
 }
 
 /// Builds the release binaries and runs the matrix, writing its pages into
@@ -478,19 +483,9 @@ fn before_after(
     }
     let chat = &compare.chat;
     let page = out.join(compare.page);
-    let mut args = vec![
-        "compare".to_string(),
-        "--clients".into(),
-        chat.clients.to_string(),
-        "--senders".into(),
-        chat.senders.to_string(),
-        "--rate".into(),
-        chat.rate.to_string(),
-        "--secs".into(),
-        chat.secs.to_string(),
-        "--out".into(),
-        page.display().to_string(),
-    ];
+    let mut args = vec!["compare".to_string()];
+    args.extend(chat.loadgen_args());
+    args.extend(["--out".into(), page.display().to_string()]);
     for bin in bins {
         args.extend(["--bin".to_string(), bin]);
     }
