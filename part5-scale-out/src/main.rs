@@ -943,7 +943,7 @@ impl UserSession {
 
         // Not `biased`: a random start keeps a busy client from starving the
         // queue and a busy queue from starving the client.
-        let reason = loop {
+        let reason = 'session: loop {
             tokio::select! {
                 // Cancel safe: `recv` keeps its state in the stream, not the future.
                 msg = msg_stream.recv() => {
@@ -1021,15 +1021,12 @@ impl UserSession {
                     }
                     let bytes: usize = batch.iter().map(|msg| msg.len()).sum();
                     waiting_bytes.fetch_sub(bytes, Ordering::Relaxed);
-                    let mut written = Ok(());
                     for msg in batch.drain(..) {
-                        written = write_or_kicked(self.session.text(msg), &mut kicked).await;
-                        if written.is_err() {
-                            break;
+                        let text = self.session.text(msg);
+                        if let Err(reason) = write_or_kicked(text, &mut kicked).await {
+                            // Out of the session's loop, not only this `for`.
+                            break 'session reason;
                         }
-                    }
-                    if let Err(reason) = written {
-                        break reason;
                     }
                 }
 
