@@ -25,7 +25,8 @@ use tokio::{spawn, task::spawn_local};
 const HEALTHCHECK_TEXT: &str = "rust-websocket-tutorial is live";
 /// The largest text message accepted, whole or in fragments.
 const MAX_MESSAGE_BYTES: usize = 64 * 1024;
-/// How many messages may wait for one user before the user is dropped.
+/// How many messages (heartbeats included) may wait for one user before the
+/// user is dropped.
 const OUTBOX_CAPACITY: usize = 256;
 /// How many queued messages a session writes in one turn of its loop.
 const WRITE_BATCH: usize = 32;
@@ -39,7 +40,8 @@ const NOTICE_MAX_WAITING: usize = 32;
 const PRESENCE_INTERVAL: Duration = Duration::from_millis(500);
 /// Up to this many names, a presence notice names the users; past it, it counts them.
 const PRESENCE_NAMES: usize = 3;
-/// How often the session pings its client.
+/// How often the server's heartbeat reaches every session, which then checks
+/// its client's last sign of life and pings it.
 const HEARTBEAT_INTERVAL: Duration = Duration::from_secs(3);
 /// A client that has sent no frame at all for this long is dropped.
 const CLIENT_TIMEOUT: Duration = Duration::from_secs(8);
@@ -97,10 +99,8 @@ type ConnId = u64;
 struct UserHandle {
     conn_id: ConnId,
     /// Fix: bounded (`OUTBOX_CAPACITY`), so a reader that stops reading costs
-    /// at most that many messages instead of unbounded memory. A `ByteString`
-    /// is reference counted: a broadcast makes one, and every queue gets a
-    /// clone of it rather than a copy of the text.
-    user_sender: mpsc::Sender<ByteString>,
+    /// at most that many messages instead of unbounded memory.
+    user_sender: mpsc::Sender<Outgoing>,
     /// Fix: the bytes in that queue, added by the server as it sends and
     /// taken off by the session as it receives: the queue is bounded in
     /// bytes too (`OUTBOX_BYTES`), since 256 large messages are 16 MiB.
@@ -111,6 +111,28 @@ struct UserHandle {
 }
 
 type SessionStore = HashMap<i32, UserHandle>;
+
+/// What the server puts in a user's queue.
+enum Outgoing {
+    /// A line for the client. A `ByteString` is reference counted: a
+    /// broadcast makes one, and every queue gets a clone of it rather than a
+    /// copy of the text.
+    Text(ByteString),
+    /// Time for the session to check that its client is still there, and to
+    /// ping it. One timer in the server task sends it to every session, so a
+    /// session's loop has no timer of its own to poll on every wake.
+    Heartbeat,
+}
+
+impl Outgoing {
+    /// The bytes it counts for in the queue's byte limit.
+    fn len(&self) -> usize {
+        match self {
+            Outgoing::Text(text) => text.len(),
+            Outgoing::Heartbeat => 0,
+        }
+    }
+}
 
 /// What a broadcast carries: chat must reach everyone; a notice gives way.
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -489,7 +511,7 @@ impl WebSocketServer {
                 dropped.push((user_id, true));
                 continue;
             }
-            match sender.try_send(message.clone()) {
+            match sender.try_send(Outgoing::Text(message.clone())) {
                 Ok(()) => {
                     user.waiting_bytes
                         .fetch_add(message.len(), Ordering::Relaxed);
@@ -511,6 +533,18 @@ impl WebSocketServer {
     }
     // ANCHOR_END: broadcast
 
+    // ANCHOR: heartbeat
+    /// Fix: the heartbeat, sent to every session through its queue. A queue
+    /// that is full has no room for it, and needs none: its session is behind,
+    /// and the next message to it drops the user as too slow. A closed queue
+    /// belongs to a session that has ended and is telling the server so.
+    fn heartbeat(&self) {
+        for user in self.session_store.values() {
+            let _ = user.user_sender.try_send(Outgoing::Heartbeat);
+        }
+    }
+    // ANCHOR_END: heartbeat
+
     // ANCHOR: shutdown
     /// Fix: every session hears that the server is going away, so its client
     /// gets a 1001 close frame instead of a dropped connection.
@@ -528,12 +562,20 @@ impl WebSocketServer {
         presence_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let mut node_tick = tokio::time::interval(NODE_HEARTBEAT);
         node_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut heartbeat_tick = tokio::time::interval(HEARTBEAT_INTERVAL);
+        // A server that was busy should not catch up with a burst of pings.
+        heartbeat_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             let msg = tokio::select! {
                 msg = self.ws_server_receiver.recv() => msg,
                 // Fix: joins and departures go out summarised, on a beat.
                 _ = presence_tick.tick() => {
                     self.announce_presence(true);
+                    continue;
+                }
+                // Fix: one timer pings every client, through the sessions.
+                _ = heartbeat_tick.tick() => {
+                    self.heartbeat();
                     continue;
                 }
                 // Scale-out: tell the others this node lives; bury the silent.
@@ -905,12 +947,13 @@ impl Limiter {
 
 impl UserSession {
     // ANCHOR: session-run
-    /// The session's run loop, a `tokio::select!` over the client stream, the
-    /// user's queue, the kick signal and the heartbeat tick. Whatever ends the
-    /// loop, the server hears of it and the client gets a close frame.
+    /// The session's run loop, a `tokio::select!` over the client stream and
+    /// the user's queue, which also brings the kick's moment and the server's
+    /// heartbeat. Whatever ends the loop, the server hears of it and the
+    /// client gets a close frame.
     async fn run(mut self, mut msg_stream: AggregatedMessageStream) {
         use WebSocketCommands::*;
-        let (user_sender, mut session_receiver) = mpsc::channel::<ByteString>(OUTBOX_CAPACITY);
+        let (user_sender, mut session_receiver) = mpsc::channel(OUTBOX_CAPACITY);
         let waiting_bytes = Arc::new(AtomicUsize::new(0));
         let (kick, mut kicked) = oneshot::channel();
         let user_id = self.user_id;
@@ -936,9 +979,6 @@ impl UserSession {
         }
 
         let mut last_heartbeat = Instant::now();
-        let mut interval = tokio::time::interval(HEARTBEAT_INTERVAL);
-        // A session that was busy should not catch up with a burst of pings.
-        interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let mut batch = Vec::with_capacity(WRITE_BATCH);
 
         // Not `biased`: a random start keeps a busy client from starving the
@@ -1013,41 +1053,40 @@ impl UserSession {
 
                 // Cancel safe: `recv_many` loses no message when dropped. What
                 // is already queued comes out at once, up to a batch, and goes
-                // out before the loop looks at its other sources again.
+                // out before the loop looks at the client again.
                 received = session_receiver.recv_many(&mut batch, WRITE_BATCH) => {
+                    // ANCHOR: kicked
                     if received == 0 {
-                        // The server dropped this user; it sent the reason first.
+                        // The server has dropped this user's sender: it kicked
+                        // the user, and sent the reason before dropping it.
                         break kick_reason((&mut kicked).await);
                     }
-                    let bytes: usize = batch.iter().map(|msg| msg.len()).sum();
+                    // ANCHOR_END: kicked
+                    let bytes: usize = batch.iter().map(Outgoing::len).sum();
                     waiting_bytes.fetch_sub(bytes, Ordering::Relaxed);
-                    for msg in batch.drain(..) {
-                        let text = self.session.text(msg);
-                        if let Err(reason) = write_or_kicked(text, &mut kicked).await {
+                    for outgoing in batch.drain(..) {
+                        // The writes are not cancel safe, but only the kick
+                        // cancels them, and then the session is ending anyway.
+                        let written = match outgoing {
+                            Outgoing::Text(msg) => {
+                                write_or_kicked(self.session.text(msg), &mut kicked).await
+                            }
+                            // ANCHOR: heartbeat-check
+                            Outgoing::Heartbeat => {
+                                if last_heartbeat.elapsed() > CLIENT_TIMEOUT {
+                                    log::info!("user {user_id}: no sign of life for {CLIENT_TIMEOUT:?}, dropping");
+                                    break 'session Some((CloseCode::Policy, NO_SIGN_OF_LIFE).into());
+                                }
+                                write_or_kicked(self.session.ping(b""), &mut kicked).await
+                            }
+                            // ANCHOR_END: heartbeat-check
+                        };
+                        if let Err(reason) = written {
                             // Out of the session's loop, not only this `for`.
                             break 'session reason;
                         }
                     }
                 }
-
-                // Cancel safe: polled by reference, the receiver keeps the value.
-                kick = &mut kicked => break kick_reason(kick),
-
-                // ANCHOR: heartbeat-tick
-                // Cancel safe: `Interval::tick` does not lose a tick when dropped.
-                // The writes above are not cancel safe, but only the kick
-                // cancels them, and then the session is ending anyway.
-                _ = interval.tick() => {
-                    if last_heartbeat.elapsed() > CLIENT_TIMEOUT {
-                        log::info!("user {user_id}: no sign of life for {CLIENT_TIMEOUT:?}, dropping");
-                        break Some((CloseCode::Policy, NO_SIGN_OF_LIFE).into());
-                    }
-                    let ping = self.session.ping(b"");
-                    if let Err(reason) = write_or_kicked(ping, &mut kicked).await {
-                        break reason;
-                    }
-                }
-                // ANCHOR_END: heartbeat-tick
             }
         };
         // ANCHOR: session-ends
@@ -1597,7 +1636,7 @@ mod tests {
         conn_id: ConnId,
     ) -> (
         UserHandle,
-        mpsc::Receiver<ByteString>,
+        mpsc::Receiver<Outgoing>,
         oneshot::Receiver<CloseReason>,
     ) {
         let (user_sender, queue) = mpsc::channel(OUTBOX_CAPACITY);
@@ -1686,8 +1725,10 @@ mod tests {
         assert!(!server.present(2));
         server.announce_presence(true);
         let mut heard = Vec::new();
-        while let Ok(line) = queue.try_recv() {
-            heard.push(line);
+        while let Ok(outgoing) = queue.try_recv() {
+            if let Outgoing::Text(line) = outgoing {
+                heard.push(line);
+            }
         }
         assert_eq!(
             heard,
