@@ -709,13 +709,11 @@ impl UserSession {
                 // is already queued comes out at once, up to a batch, and goes
                 // out before the loop looks at the client again.
                 received = session_receiver.recv_many(&mut batch, WRITE_BATCH) => {
-                    // ANCHOR: kicked
                     if received == 0 {
                         // The server has dropped this user's sender: it kicked
                         // the user, and sent the reason before dropping it.
                         break kick_reason((&mut kicked).await);
                     }
-                    // ANCHOR_END: kicked
                     let bytes: usize = batch.iter().map(Outgoing::len).sum();
                     waiting_bytes.fetch_sub(bytes, Ordering::Relaxed);
                     for outgoing in batch.drain(..) {
@@ -1031,7 +1029,10 @@ mod tests {
         let (behind, mut behind_queue) = user(2);
         for _ in 0..OUTBOX_CAPACITY {
             let line = Outgoing::Text(ByteString::from_static("x"));
-            behind.user_sender.try_send(line).expect("room in the queue");
+            behind
+                .user_sender
+                .try_send(line)
+                .expect("room in the queue");
         }
         server.session_store.insert(1, idle);
         server.session_store.insert(2, behind);
@@ -1041,7 +1042,10 @@ mod tests {
         assert_eq!(server.session_store.len(), 2, "a full queue is not dropped");
         let mut behind_items = 0;
         while let Ok(outgoing) = behind_queue.try_recv() {
-            assert!(matches!(outgoing, Outgoing::Text(_)), "no room, no heartbeat");
+            assert!(
+                matches!(outgoing, Outgoing::Text(_)),
+                "no room, no heartbeat"
+            );
             behind_items += 1;
         }
         assert_eq!(behind_items, OUTBOX_CAPACITY);

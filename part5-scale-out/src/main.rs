@@ -1055,13 +1055,11 @@ impl UserSession {
                 // is already queued comes out at once, up to a batch, and goes
                 // out before the loop looks at the client again.
                 received = session_receiver.recv_many(&mut batch, WRITE_BATCH) => {
-                    // ANCHOR: kicked
                     if received == 0 {
                         // The server has dropped this user's sender: it kicked
                         // the user, and sent the reason before dropping it.
                         break kick_reason((&mut kicked).await);
                     }
-                    // ANCHOR_END: kicked
                     let bytes: usize = batch.iter().map(Outgoing::len).sum();
                     waiting_bytes.fetch_sub(bytes, Ordering::Relaxed);
                     for outgoing in batch.drain(..) {

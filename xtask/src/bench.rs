@@ -415,7 +415,9 @@ pub fn bench(root: &Path, matrix: &Matrix, out: &Path) -> Result<Vec<PathBuf>> {
     written.push(page);
 
     if matrix.before_after {
-        written.extend(before_after(root, &loadgen, &NODELAY, out)?);
+        for compare in [&NODELAY, &TWO_SOURCES] {
+            written.extend(before_after(root, &loadgen, &bins, compare, out)?);
+        }
     }
 
     if let Some(chat) = matrix.profile {
@@ -440,6 +442,11 @@ pub struct BeforeAfter {
     pub after: (&'static str, &'static str),
     /// The chat run they are compared on.
     pub chat: ChatRun,
+    /// How many times the servers are alternated.
+    pub runs: usize,
+    /// A server of [`SERVERS`] (its label), built from today's code, to run
+    /// first in every round, so that both ratios are to it.
+    pub reference: Option<&'static str>,
 }
 
 /// Part 4 just before and just after it set `TCP_NODELAY` (see "The
@@ -453,6 +460,25 @@ pub const NODELAY: BeforeAfter = BeforeAfter {
         name: "part4-nodelay",
         ..TARGET
     },
+    runs: 3,
+    reference: None,
+};
+
+/// Part 4's session loop with four sources and with two, the heartbeat and
+/// the kick moved out of it (see "Why two sources and not four"), at
+/// saturation, beside part 2.
+pub const TWO_SOURCES: BeforeAfter = BeforeAfter {
+    page: "part4-two-sources.md",
+    package: "part4-hardening",
+    before: ("b5b5b64", "part4, four sources (b5b5b64)"),
+    after: ("bcbb400", "part4, two sources (bcbb400)"),
+    chat: ChatRun {
+        name: "part4-two-sources",
+        rate: 0,
+        ..TARGET
+    },
+    runs: 5,
+    reference: Some("part2"),
 };
 
 /// Builds `compare.package` at both commits and writes the comparison page.
@@ -461,10 +487,18 @@ pub const NODELAY: BeforeAfter = BeforeAfter {
 fn before_after(
     root: &Path,
     loadgen: &Path,
+    today: &[PathBuf],
     compare: &BeforeAfter,
     out: &Path,
 ) -> Result<Vec<PathBuf>> {
     let mut bins = Vec::new();
+    if let Some(reference) = compare.reference {
+        let index = SERVERS
+            .iter()
+            .position(|(_, label)| *label == reference)
+            .with_context(|| format!("{reference} is not one of the bench's servers"))?;
+        bins.push(format!("{reference}={}", today[index].display()));
+    }
     for (commit, label) in [compare.before, compare.after] {
         let has_commit = Command::new("git")
             .current_dir(root)
@@ -485,6 +519,7 @@ fn before_after(
     let page = out.join(compare.page);
     let mut args = vec!["compare".to_string()];
     args.extend(chat.loadgen_args());
+    args.extend(["--runs".into(), compare.runs.to_string()]);
     args.extend(["--out".into(), page.display().to_string()]);
     for bin in bins {
         args.extend(["--bin".to_string(), bin]);
