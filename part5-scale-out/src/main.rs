@@ -948,9 +948,9 @@ impl Limiter {
 impl UserSession {
     // ANCHOR: session-run
     /// The session's run loop, a `tokio::select!` over the client stream and
-    /// the user's queue, which also brings the kick's moment and the server's
-    /// heartbeat. Whatever ends the loop, the server hears of it and the
-    /// client gets a close frame.
+    /// the user's queue. The queue also brings the server's heartbeat, and its
+    /// end means that the server has dropped the user. Whatever ends the loop,
+    /// the server hears of it and the client gets a close frame.
     async fn run(mut self, mut msg_stream: AggregatedMessageStream) {
         use WebSocketCommands::*;
         let (user_sender, mut session_receiver) = mpsc::channel(OUTBOX_CAPACITY);
