@@ -17,6 +17,8 @@ use tokio_tungstenite::{MaybeTlsStream, WebSocketStream, connect_async_with_conf
 /// One WebSocket connection to a checkpoint.
 pub struct Client {
     ws: WebSocketStream<MaybeTlsStream<TcpStream>>,
+    /// Pings received so far (tungstenite answers them by itself).
+    pings: usize,
 }
 
 /// What a client saw next on its connection.
@@ -77,8 +79,26 @@ impl Event {
 pub enum Connection {
     /// The upgrade succeeded.
     Open(Box<Client>),
-    /// The server answered the upgrade request with this HTTP status instead.
-    Refused(u16),
+    /// The server answered the upgrade request with this HTTP status and body instead.
+    Refused {
+        /// The HTTP status.
+        status: u16,
+        /// The body, which says why.
+        body: String,
+    },
+}
+
+impl Connection {
+    /// The refusal as the scenario table records it, or `Seen::Accepted`.
+    pub fn seen(&self) -> Seen {
+        match self {
+            Connection::Open(_) => Seen::Accepted,
+            Connection::Refused { status, body } => Seen::Refused {
+                status: *status,
+                body: body.clone().into(),
+            },
+        }
+    }
 }
 
 impl Client {
@@ -92,6 +112,27 @@ impl Client {
 
     /// Opens `url` with these extra request headers, such as `uid` or `Origin`.
     pub async fn open_with(url: &str, headers: &[(&str, &str)]) -> Result<Connection> {
+        Self::open_configured(url, headers, true).await
+    }
+
+    /// Opens `url` as `uid` with Nagle's algorithm on, as tokio-tungstenite,
+    /// Python's websockets and most clients that are not browsers leave it:
+    /// a small frame written right after another waits for that one's ACK.
+    pub async fn connect_with_nagle(url: &str, uid: &str) -> Result<Client> {
+        match Self::open_configured(url, &[("uid", uid)], false).await? {
+            Connection::Open(client) => Ok(*client),
+            Connection::Refused { status, body } => {
+                bail!("{url} refused the upgrade with HTTP {status}: {body}")
+            }
+        }
+    }
+
+    /// Opens `url` with these headers; `nodelay` sets TCP_NODELAY.
+    pub async fn open_configured(
+        url: &str,
+        headers: &[(&str, &str)],
+        nodelay: bool,
+    ) -> Result<Connection> {
         let mut request = url
             .into_client_request()
             .with_context(|| format!("building a request for {url}"))?;
@@ -103,13 +144,16 @@ impl Client {
                     .with_context(|| format!("{name:?} is not a header name"))?;
             request.headers_mut().insert(name, value);
         }
-        // TCP_NODELAY, as browsers set it: with Nagle's algorithm a small
-        // frame written after a pong waits for the pong's ACK, which the
-        // server may delay by up to 40 ms, and every heartbeat would show
-        // up as latency that the server did not cause.
-        match connect_async_with_config(request, None, true).await {
-            Ok((ws, _response)) => Ok(Connection::Open(Box::new(Client { ws }))),
-            Err(WsError::Http(response)) => Ok(Connection::Refused(response.status().as_u16())),
+        // Usually TCP_NODELAY, as browsers set it: with Nagle's algorithm a
+        // small frame written after a pong waits for the pong's ACK, which
+        // the server may delay by up to 40 ms.
+        match connect_async_with_config(request, None, nodelay).await {
+            Ok((ws, _response)) => Ok(Connection::Open(Box::new(Client { ws, pings: 0 }))),
+            Err(WsError::Http(response)) => Ok(Connection::Refused {
+                status: response.status().as_u16(),
+                body: String::from_utf8_lossy(response.body().as_deref().unwrap_or_default())
+                    .into_owned(),
+            }),
             Err(err) => Err(err).with_context(|| format!("opening {url}")),
         }
     }
@@ -118,7 +162,9 @@ impl Client {
     pub async fn connect(url: &str, uid: &str) -> Result<Client> {
         match Self::open(url, Some(uid)).await? {
             Connection::Open(client) => Ok(*client),
-            Connection::Refused(status) => bail!("{url} refused the upgrade with HTTP {status}"),
+            Connection::Refused { status, body } => {
+                bail!("{url} refused the upgrade with HTTP {status}: {body}")
+            }
         }
     }
 
@@ -158,9 +204,15 @@ impl Client {
                         },
                     };
                 }
-                Some(Ok(_ping_pong_or_binary)) => continue,
+                Some(Ok(Message::Ping(_))) => self.pings += 1,
+                Some(Ok(_pong_or_binary)) => continue,
             }
         }
+    }
+
+    /// How many pings the server has sent that this client has read.
+    pub fn pings(&self) -> usize {
+        self.pings
     }
 
     /// Waits up to `within` for a text message equal to `expected`, skipping

@@ -10,17 +10,19 @@
 pub mod browser;
 mod client;
 pub mod platform;
+mod proxy;
+mod raw;
 mod redis;
 mod runners;
 mod server;
-mod silent;
 
 pub use client::{Client, Connection, Event};
+pub use proxy::{ConnectionFaults, Direction, FaultProxy};
+pub use raw::{Dropped, RawClient, ReadBack, opcode};
 pub use redis::{REQUIRE_REDIS, RedisServer, redis_available, redis_required};
 pub use runners::{Outcome, run, run_at};
 pub use scenarios;
 pub use server::{HttpAnswer, NOT_STARTED, Server};
-pub use silent::{Dropped, SilentClient};
 
 use scenarios::{Checkpoint, Scenario, Verdict};
 use std::path::{Path, PathBuf};
@@ -144,13 +146,24 @@ pub fn scenario_suite(checkpoint: Checkpoint, binary: &'static str) -> ! {
              {REQUIRE_REDIS}=1 makes a missing redis-server a failure."
         );
     }
+    // SIGTERM and SIGSTOP exist on Unix only: elsewhere the scenarios that
+    // send them are skipped, and say so.
+    let skip_signals = !cfg!(unix);
+    if skip_signals {
+        eprintln!(
+            "this system has no Unix signals: the scenarios that send SIGTERM or SIGSTOP are \
+             skipped (ignored)."
+        );
+    }
     let trials = Scenario::ALL
         .iter()
         .map(|&scenario| {
+            let skip = (skip_cluster && scenario.needs_redis())
+                || (skip_signals && scenario.setup().signals);
             libtest_mimic::Trial::test(scenario.test_name(), move || {
                 check(checkpoint, Path::new(binary), scenario).map_err(Into::into)
             })
-            .with_ignored_flag(skip_cluster && scenario.needs_redis())
+            .with_ignored_flag(skip)
         })
         .collect();
     libtest_mimic::run(&args, trials).exit()

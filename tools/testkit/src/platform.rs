@@ -1,6 +1,7 @@
 //! Everything the harness does that depends on the operating system, in one
-//! place: keeping a child server from outliving the tests, stopping it
-//! politely, and reading its CPU time and its memory.
+//! place: keeping a child server from outliving the tests, signalling it
+//! (stop, pause, resume), and reading its CPU time, its memory and its
+//! sockets' queues.
 //!
 //! Memory comes from `sysinfo` everywhere. Spinning is judged per thread on
 //! Linux, from the time each thread spent running or waiting to run, which
@@ -31,21 +32,105 @@ pub fn die_with_parent(command: &mut Command) {
     let _ = command;
 }
 
-/// Sends SIGTERM to `pid`.
-#[cfg(unix)]
+/// Sends SIGTERM to `pid`, as a service manager does to stop a service.
 pub fn terminate(pid: u32) -> Result<()> {
+    signal(pid, Signal::Terminate)
+}
+
+/// Sends SIGSTOP to `pid`: the process stops running, its sockets stay
+/// open, as when a machine or a VM is suspended or a debugger stops it.
+pub fn pause(pid: u32) -> Result<()> {
+    signal(pid, Signal::Stop)
+}
+
+/// Sends SIGCONT to `pid`, which resumes a process stopped by [`pause`].
+pub fn resume(pid: u32) -> Result<()> {
+    signal(pid, Signal::Continue)
+}
+
+/// The signals the harness sends.
+#[derive(Clone, Copy, Debug)]
+enum Signal {
+    Terminate,
+    Stop,
+    Continue,
+}
+
+#[cfg(unix)]
+fn signal(pid: u32, signal: Signal) -> Result<()> {
     let pid = libc::pid_t::try_from(pid).context("the pid does not fit a pid_t")?;
+    let number = match signal {
+        Signal::Terminate => libc::SIGTERM,
+        Signal::Stop => libc::SIGSTOP,
+        Signal::Continue => libc::SIGCONT,
+    };
     // SAFETY: kill(2) has no memory-safety preconditions; the pid is our own child's.
-    if unsafe { libc::kill(pid, libc::SIGTERM) } != 0 {
-        return Err(std::io::Error::last_os_error()).context("sending SIGTERM");
+    if unsafe { libc::kill(pid, number) } != 0 {
+        return Err(std::io::Error::last_os_error()).with_context(|| format!("sending {signal:?}"));
     }
     Ok(())
 }
 
-/// Windows has no SIGTERM to send.
+/// Windows has no such signals to send: the scenarios that need them are
+/// ignored there (`Setup::signals`), and any other caller gets this error.
 #[cfg(not(unix))]
-pub fn terminate(_pid: u32) -> Result<()> {
-    anyhow::bail!("SIGTERM exists only on Unix; this scenario cannot run here")
+fn signal(_pid: u32, signal: Signal) -> Result<()> {
+    anyhow::bail!("{signal:?} is a Unix signal; it cannot be sent here")
+}
+
+/// Bytes that one end of a TCP connection holds unsent or unacknowledged,
+/// by the kernel's own count (`tx_queue` in `/proc/net/tcp`), or `None`
+/// once the connection is gone. `local` is that end's address, `remote` the
+/// other's. It tells a scenario when a server's socket to a client that
+/// stopped reading is full, which nothing else shows from outside.
+#[cfg(target_os = "linux")]
+pub fn tcp_unsent(
+    local: std::net::SocketAddr,
+    remote: std::net::SocketAddr,
+) -> Result<Option<u64>> {
+    let (table, want_local, want_remote) = match (local, remote) {
+        (std::net::SocketAddr::V4(l), std::net::SocketAddr::V4(r)) => {
+            ("/proc/net/tcp", proc_v4(l), proc_v4(r))
+        }
+        _ => anyhow::bail!("only IPv4 connections are looked up"),
+    };
+    let text = std::fs::read_to_string(table).with_context(|| format!("reading {table}"))?;
+    for line in text.lines().skip(1) {
+        let fields: Vec<&str> = line.split_whitespace().collect();
+        let [_, from, to, state, queues, ..] = fields[..] else {
+            continue;
+        };
+        // 01 is ESTABLISHED; a socket closing (FIN_WAIT and so on) is not
+        // the connection any more.
+        if from == want_local && to == want_remote && state == "01" {
+            let tx = queues.split(':').next().unwrap_or_default();
+            return u64::from_str_radix(tx, 16)
+                .map(Some)
+                .with_context(|| format!("reading the tx_queue of {line:?}"));
+        }
+    }
+    Ok(None)
+}
+
+/// `/proc/net/tcp`'s form of an address: the IPv4 address as the kernel's
+/// 32-bit word in hex, the port in hex.
+#[cfg(target_os = "linux")]
+fn proc_v4(addr: std::net::SocketAddrV4) -> String {
+    format!(
+        "{:08X}:{:04X}",
+        u32::from_ne_bytes(addr.ip().octets()),
+        addr.port()
+    )
+}
+
+/// Elsewhere the kernel's queues cannot be read: callers fall back to
+/// sending a fixed amount, and say so.
+#[cfg(not(target_os = "linux"))]
+pub fn tcp_unsent(
+    _local: std::net::SocketAddr,
+    _remote: std::net::SocketAddr,
+) -> Result<Option<u64>> {
+    anyhow::bail!("a socket's queue is read on Linux only")
 }
 
 /// Lifts the soft limit on open files to the hard limit, for this process

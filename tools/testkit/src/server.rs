@@ -198,9 +198,28 @@ impl Server {
     }
 
     /// Every panic the server reported on stderr so far, in order.
+    ///
+    /// Only the main thread's: there run `main` and, in every checkpoint,
+    /// the chat server task, whose panics end the process. A panic on a
+    /// worker thread ends one session, and when the process crashes others
+    /// may race to panic on the way down, differently each run; those are
+    /// [`Server::worker_panics`].
     pub fn panics(&self) -> Vec<Panic> {
+        self.panics_where(|thread| thread == "main")
+    }
+
+    /// The panics of other threads than the main one.
+    pub fn worker_panics(&self) -> Vec<Panic> {
+        self.panics_where(|thread| thread != "main")
+    }
+
+    fn panics_where(&self, keep: impl Fn(&str) -> bool) -> Vec<Panic> {
         match self.stderr.lock() {
-            Ok(lines) => panics_in(&lines),
+            Ok(lines) => panics_in(&lines)
+                .into_iter()
+                .filter(|(thread, _)| keep(thread))
+                .map(|(_, panic)| panic)
+                .collect(),
             Err(_) => Vec::new(),
         }
     }
@@ -279,6 +298,16 @@ impl Server {
     pub fn terminate(&self) -> Result<()> {
         crate::platform::terminate(self.pid()?)
     }
+
+    /// Pauses the process (SIGSTOP): it runs no more, its sockets stay open.
+    pub fn pause(&self) -> Result<()> {
+        crate::platform::pause(self.pid()?)
+    }
+
+    /// Resumes a paused process (SIGCONT).
+    pub fn resume(&self) -> Result<()> {
+        crate::platform::resume(self.pid()?)
+    }
 }
 
 /// Why a scenario that needs the server's process cannot run on an attached one.
@@ -305,19 +334,22 @@ async fn collect_lines(pipe: tokio::process::ChildStderr, into: Arc<Mutex<Vec<St
     }
 }
 
-/// The panics in a server's stderr: each `panicked at <place>:` line and the
-/// message line after it, with task ids written as `..` so that runs compare.
-fn panics_in(lines: &[String]) -> Vec<Panic> {
+/// The panics in a server's stderr, with the thread of each: each
+/// `thread 'name' (tid) panicked at <place>:` line and the message line after
+/// it, with task ids written as `..` so that runs compare.
+fn panics_in(lines: &[String]) -> Vec<(String, Panic)> {
     lines
         .iter()
         .enumerate()
         .filter_map(|(index, line)| {
-            let (_, place) = line.split_once(" panicked at ")?;
+            let (thread, place) = line.split_once(" panicked at ")?;
+            let thread = thread.split('\'').nth(1).unwrap_or_default().to_string();
             let message = lines.get(index + 1).map_or("", String::as_str);
-            Some(Panic {
+            let panic = Panic {
                 at: Place::At(place.trim_end_matches(':').to_string().into()),
                 message: without_task_ids(message).into(),
-            })
+            };
+            Some((thread, panic))
         })
         .collect()
 }
@@ -367,20 +399,24 @@ mod tests {
             "thread 'main' (4242) panicked at part2/src/main.rs:62:18:",
             "called `Result::unwrap()` on an `Err` value: SendError { .. }",
             "note: run with `RUST_BACKTRACE=1`",
+            "thread 'actix-rt|system:0|arbiter:1' (4243) panicked at part2/src/main.rs:130:38:",
+            "called `Result::unwrap()` on an `Err` value: Closed",
             "thread 'main' (4242) panicked at part2/src/main.rs:282:65:",
             "boom: JoinError::Panic(Id(12), \"x\", ..)",
         ]
         .map(String::from)
         .to_vec();
         let panics = panics_in(&lines);
-        assert_eq!(panics.len(), 2);
-        assert_eq!(panics[0].at, Place::At("part2/src/main.rs:62:18".into()));
+        assert_eq!(panics.len(), 3);
+        assert_eq!(panics[0].0, "main");
+        assert_eq!(panics[0].1.at, Place::At("part2/src/main.rs:62:18".into()));
         assert_eq!(
-            panics[0].message,
+            panics[0].1.message,
             "called `Result::unwrap()` on an `Err` value: SendError { .. }"
         );
+        assert_eq!(panics[1].0, "actix-rt|system:0|arbiter:1");
         assert_eq!(
-            panics[1].message,
+            panics[2].1.message,
             "boom: JoinError::Panic(Id(..), \"x\", ..)"
         );
     }
