@@ -26,8 +26,15 @@ pub enum Seen {
     Ended,
     /// Nothing arrived in the time allowed.
     Nothing,
-    /// The upgrade was refused with this HTTP status.
-    Refused(u16),
+    /// The upgrade was refused with this HTTP status and body.
+    Refused {
+        /// The HTTP status, such as 403.
+        status: u16,
+        /// The body, which says why.
+        body: Text,
+    },
+    /// The upgrade was accepted.
+    Accepted,
 }
 
 /// A source location: in the table, named by an anchor and the call on its
@@ -142,17 +149,58 @@ pub enum Fact {
     },
     /// At least one of the users still connected got no echo in time.
     OthersUnserved,
-    /// A silent client was still connected after this many seconds.
+    /// A client that the server should drop was still connected after this
+    /// many seconds.
     NotDropped {
+        /// Who, such as `the silent client`.
+        who: Text,
         /// Seconds watched.
         secs: u64,
     },
-    /// A silent client was dropped within this many seconds, seeing `event`.
+    /// A client was dropped within this many seconds, seeing `event`.
     DroppedWithin {
+        /// Who, such as `the silent client`.
+        who: Text,
         /// The limit it was dropped within.
         secs: u64,
         /// What it saw last: a close frame, or the end of the connection.
         event: Seen,
+    },
+    /// At most this many of a sender's messages reached the one named.
+    DeliveredAtMost {
+        /// Who received them, and from whom.
+        who: Text,
+        /// The most allowed.
+        messages: usize,
+    },
+    /// More than that reached them.
+    DeliveredMore {
+        /// Who received them, and from whom.
+        who: Text,
+        /// The most allowed.
+        messages: usize,
+    },
+    /// Every user stayed connected until this many seconds after the event.
+    Stayed {
+        /// How many users.
+        users: usize,
+        /// Seconds watched after the event.
+        secs: u64,
+    },
+    /// The server sent no ping to the one named.
+    NotPinged {
+        /// Who.
+        who: Text,
+    },
+    /// The server pinged the one named.
+    Pinged {
+        /// Who.
+        who: Text,
+    },
+    /// The process wrote exactly this to stderr.
+    Stderr {
+        /// Everything it wrote.
+        text: Text,
     },
     /// The server's resident memory grew by less than this many MiB.
     MemoryBelow {
@@ -196,6 +244,14 @@ impl Seen {
     pub const fn text(text: &'static str) -> Seen {
         Seen::Text(Cow::Borrowed(text))
     }
+
+    /// An upgrade refused with `status` and `body`, in a table.
+    pub const fn refused(status: u16, body: &'static str) -> Seen {
+        Seen::Refused {
+            status,
+            body: Cow::Borrowed(body),
+        }
+    }
 }
 
 impl Fact {
@@ -237,6 +293,8 @@ impl Fact {
                 | Fact::PresenceNoisy { .. }
                 | Fact::TcpLingered { .. }
                 | Fact::NotDropped { .. }
+                | Fact::DeliveredMore { .. }
+                | Fact::Pinged { .. }
                 | Fact::MemoryAbove { .. }
                 | Fact::StillRunning { .. }
         )
@@ -346,7 +404,10 @@ impl fmt::Display for Seen {
             Seen::EmptyClose => write!(f, "an empty close frame (no code, no reason)"),
             Seen::Ended => write!(f, "the connection end without a close frame"),
             Seen::Nothing => write!(f, "nothing"),
-            Seen::Refused(status) => write!(f, "the upgrade refused with HTTP {status}"),
+            Seen::Refused { status, body } => {
+                write!(f, "the upgrade refused with HTTP {status} and {body:?}")
+            }
+            Seen::Accepted => write!(f, "the upgrade accepted"),
         }
     }
 }
@@ -434,10 +495,23 @@ impl fmt::Display for Fact {
                     "some of the users still connected got no echo of their message"
                 )
             }
-            Fact::NotDropped { secs } => write!(f, "still connected after {secs} s of silence"),
-            Fact::DroppedWithin { secs, event } => {
-                write!(f, "dropped within {secs} s; the client saw {event}")
+            Fact::NotDropped { who, secs } => write!(f, "{who} was still connected after {secs} s"),
+            Fact::DroppedWithin { who, secs, event } => {
+                write!(f, "{who} was dropped within {secs} s, and saw {event}")
             }
+            Fact::DeliveredAtMost { who, messages } => {
+                write!(f, "{who} received at most {messages} of its messages")
+            }
+            Fact::DeliveredMore { who, messages } => {
+                write!(f, "{who} received more than {messages} of its messages")
+            }
+            Fact::Stayed { users, secs } => write!(
+                f,
+                "all {users} users were still connected {secs} s later, none closed"
+            ),
+            Fact::NotPinged { who } => write!(f, "the server sent {who} no ping"),
+            Fact::Pinged { who } => write!(f, "the server pinged {who}"),
+            Fact::Stderr { text } => write!(f, "the process wrote exactly {text:?} to stderr"),
             Fact::MemoryBelow { mib } => {
                 write!(f, "the server's memory grew by less than {mib} MiB")
             }

@@ -18,7 +18,7 @@ mod facts;
 mod table;
 mod transcript;
 
-pub use catalogue::{Scenario, params};
+pub use catalogue::{Lift, Scenario, Setup, Shape, params};
 pub use checkpoint::Checkpoint;
 pub use facts::{Fact, Panic, Place, Seen, Text, close_code_name};
 pub use table::{Expect, Row, Verdict, expect, row};

@@ -115,7 +115,17 @@ const REPLACED: &str = "replaced by a newer connection with the same uid";
 const TOO_SLOW: &str = "too slow: more than 256 messages or 512 KiB were waiting";
 const TOO_BIG: &str = "messages are limited to 65536 bytes";
 const TEXT_ONLY: &str = "only text messages are supported";
-const NO_SIGN_OF_LIFE: &str = "no sign of life for 8 s";
+const NO_ANSWER: &str = "no answer to 2 pings";
+const NOT_UTF8: &str = "text messages must be valid UTF-8";
+const BAD_FRAME: &str = "that frame breaks the WebSocket protocol";
+const FOREIGN_ORIGIN_BODY: &str = "this chat accepts WebSockets from its own pages only";
+const TOO_MANY_NEW: &str = "too many new connections from your address: at most 10 a second";
+const TOO_MANY_OPEN: &str = "too many connections from your address: at most 64 at once";
+const NOT_READING: &str =
+    "user 1: not reading: a frame waited 10 s to be taken; cutting the connection";
+const BAD_PORT_LINE: &str = "error: PORT must be a number from 1 to 65535, not \"abc\"";
+const BAD_PORT_PANIC: &str =
+    "PORT must be a number from 1 to 65535: ParseIntError { kind: InvalidDigit }";
 const SHUTTING_DOWN: &str = "server is shutting down";
 const TOO_FAST: &str = "kept sending too fast after a warning";
 const USER_1_LEFT: &str = "[server]: user 1 left";
@@ -150,8 +160,33 @@ macro_rules! stale_sender_crash {
     };
 }
 
+/// A PORT that is not a number: the checkpoint's `expect` panics in `main`.
+macro_rules! bad_port_panic {
+    ($file:literal) => {
+        Expect::Defect {
+            label: "panics",
+            why: "the departure that reads PORT (for the tests) `expect`s a number, so a typo is \
+                  a panic and a backtrace hint, not a sentence",
+            shows: list![Fact::crashed(list![Panic::at(
+                $file,
+                "main",
+                "expect",
+                BAD_PORT_PANIC
+            )])],
+        }
+    };
+}
+
 const PART2_STALE_SENDER: Fact = stale_sender_crash!("part2/src/main.rs");
 const PART3_STALE_SENDER: Fact = stale_sender_crash!("part3-select-comparison/src/main.rs");
+
+/// Who the half-open scenario watches.
+const SILENT_CLIENT: &str = "the silent client";
+/// Who the chatty-client scenario watches.
+const CHATTY: &str = "user 1, who sent a line every 500 ms";
+
+/// Who the stalled-reader scenario watches.
+const STALLED: &str = "user 1, who stopped reading but kept pinging";
 
 const NO_WS_ROUTE: Expect = Expect::NotApplicable("no /ws route until part 2");
 const HEALTHY: Expect = Expect::Works(list![Fact::Answered {
@@ -231,6 +266,21 @@ pub fn row(scenario: Scenario) -> Row {
             part2: HEALTHY,
             part3: HEALTHY,
             part4: HEALTHY,
+            part5: LIKE_PART4,
+        },
+        Scenario::BadPort => Row {
+            part1: bad_port_panic!("part1/src/main.rs"),
+            part2: bad_port_panic!("part2/src/main.rs"),
+            part3: bad_port_panic!("part3-select-comparison/src/main.rs"),
+            part4: Expect::Works(list![
+                Fact::Exited {
+                    secs: REPLY_SECS,
+                    status: 2,
+                },
+                Fact::Stderr {
+                    text: std::borrow::Cow::Borrowed(BAD_PORT_LINE),
+                },
+            ]),
             part5: LIKE_PART4,
         },
         Scenario::Broadcast => Row {
@@ -415,6 +465,7 @@ pub fn row(scenario: Scenario) -> Row {
                 label: "kept",
                 why: "no heartbeat: a peer that is gone without a word is never noticed",
                 shows: list![Fact::NotDropped {
+                    who: std::borrow::Cow::Borrowed(SILENT_CLIENT),
                     secs: HALF_OPEN_WATCH_SECS,
                 }],
             },
@@ -424,6 +475,7 @@ pub fn row(scenario: Scenario) -> Row {
                       and the next broadcast panics the server task",
                 shows: list![
                     Fact::DroppedWithin {
+                        who: std::borrow::Cow::Borrowed(SILENT_CLIENT),
                         secs: HALF_OPEN_LIMIT_SECS,
                         event: Seen::EmptyClose,
                     },
@@ -432,12 +484,75 @@ pub fn row(scenario: Scenario) -> Row {
             },
             part4: Expect::Works(list![
                 Fact::DroppedWithin {
+                    who: std::borrow::Cow::Borrowed(SILENT_CLIENT),
                     secs: HALF_OPEN_LIMIT_SECS,
-                    event: Seen::close(1008, NO_SIGN_OF_LIFE),
+                    event: Seen::close(1008, NO_ANSWER),
                 },
                 Fact::saw("user 2", Seen::text(USER_1_LEFT)),
                 Fact::OthersChat { users: 1 },
                 Fact::Healthy,
+            ]),
+            part5: LIKE_PART4,
+        },
+        Scenario::StalledReader => Row {
+            part1: NO_WS_ROUTE,
+            part2: Expect::Defect {
+                label: "kept",
+                why: "the session waits in a write to a socket the client does not read, for as \
+                      long as the client keeps the connection open: nothing bounds the wait",
+                shows: list![Fact::NotDropped {
+                    who: std::borrow::Cow::Borrowed(STALLED),
+                    secs: STALL_LIMIT_SECS,
+                }],
+            },
+            part3: Expect::Defect {
+                label: "kept",
+                why: "the loop waits in a write to a socket the client does not read, so its \
+                      heartbeat never runs; and the client's pings would count as life anyway",
+                shows: list![Fact::NotDropped {
+                    who: std::borrow::Cow::Borrowed(STALLED),
+                    secs: STALL_LIMIT_SECS,
+                }],
+            },
+            part4: Expect::Works(list![
+                Fact::DroppedWithin {
+                    who: std::borrow::Cow::Borrowed(STALLED),
+                    secs: STALL_LIMIT_SECS,
+                    event: Seen::Ended,
+                },
+                Fact::saw("user 3", Seen::text(USER_1_LEFT)),
+                Fact::Logged {
+                    text: std::borrow::Cow::Borrowed(NOT_READING),
+                },
+                Fact::OthersChat { users: 2 },
+                Fact::Healthy,
+            ]),
+            part5: LIKE_PART4,
+        },
+        Scenario::ChattyClient => Row {
+            part1: NO_WS_ROUTE,
+            part2: Expect::Works(list![
+                Fact::NotPinged {
+                    who: std::borrow::Cow::Borrowed(CHATTY),
+                },
+                Fact::delivered("user 2", CHATTY_LINES),
+            ]),
+            part3: Expect::Defect {
+                label: "pings chatters",
+                why: "the heartbeat pings every client every 5 s, chatting or not; a client with \
+                      Nagle's algorithm on answers, then holds its next line for a delayed ACK",
+                shows: list![
+                    Fact::Pinged {
+                        who: std::borrow::Cow::Borrowed(CHATTY),
+                    },
+                    Fact::delivered("user 2", CHATTY_LINES),
+                ],
+            },
+            part4: Expect::Works(list![
+                Fact::NotPinged {
+                    who: std::borrow::Cow::Borrowed(CHATTY),
+                },
+                Fact::delivered("user 2", CHATTY_LINES),
             ]),
             part5: LIKE_PART4,
         },
@@ -515,6 +630,42 @@ pub fn row(scenario: Scenario) -> Row {
             ]),
             part5: LIKE_PART4,
         },
+        Scenario::InvalidFrames => Row {
+            part1: NO_WS_ROUTE,
+            part2: Expect::Defect {
+                label: "silent, spins",
+                why: "`let Ok(msg) = msg else { return None }` drops the error, and the stream \
+                      yields it again at once, for ever: the session spins and starves its worker",
+                shows: list![
+                    Fact::saw("the sender of bytes that are not UTF-8", Seen::Nothing),
+                    Fact::saw("the sender of a reserved opcode", Seen::Nothing),
+                    Fact::OthersUnserved,
+                ],
+            },
+            part3: Expect::Defect {
+                label: "no code, crashes",
+                why: "a stream error ends the loop with an empty close frame, not 1007 or 1002, and \
+                      leaves a stale sender that crashes the next broadcast",
+                shows: list![
+                    Fact::saw("the sender of bytes that are not UTF-8", Seen::EmptyClose),
+                    Fact::saw("the sender of a reserved opcode", Seen::EmptyClose),
+                    PART3_STALE_SENDER,
+                ],
+            },
+            part4: Expect::Works(list![
+                Fact::saw(
+                    "the sender of bytes that are not UTF-8",
+                    Seen::close(1007, NOT_UTF8)
+                ),
+                Fact::saw(
+                    "the sender of a reserved opcode",
+                    Seen::close(1002, BAD_FRAME)
+                ),
+                Fact::OthersChat { users: 1 },
+                Fact::Healthy,
+            ]),
+            part5: LIKE_PART4,
+        },
         Scenario::QueryStringUid => Row {
             part1: NO_WS_ROUTE,
             part2: HEADER_ONLY,
@@ -546,6 +697,62 @@ pub fn row(scenario: Scenario) -> Row {
             ]),
             part5: LIKE_PART4,
         },
+        Scenario::ReconnectFlood => Row {
+            part1: NO_WS_ROUTE,
+            part2: Expect::Defect {
+                label: "unlimited",
+                why: "nothing limits what a user sends, per connection or otherwise",
+                shows: list![Fact::DeliveredMore {
+                    who: std::borrow::Cow::Borrowed("user 2, of uid 1's lines,"),
+                    messages: RECONNECT_MOST,
+                }],
+            },
+            part3: Expect::Defect {
+                label: "crashes",
+                why: "a connection that is gone leaves its sender in the map, and the next \
+                      broadcast's `send(..).unwrap()` panics the server task",
+                shows: list![PART3_STALE_SENDER],
+            },
+            part4: Expect::Works(list![
+                Fact::DeliveredAtMost {
+                    who: std::borrow::Cow::Borrowed("user 2, of uid 1's lines,"),
+                    messages: RECONNECT_MOST,
+                },
+                Fact::saw("the reconnecting client", Seen::refused(429, TOO_MANY_NEW)),
+            ]),
+            part5: LIKE_PART4,
+        },
+        Scenario::AddressLimits => Row {
+            part1: NO_WS_ROUTE,
+            part2: Expect::Defect {
+                label: "no limit",
+                why: "nothing limits the WebSockets one address opens at once or holds",
+                shows: list![Fact::saw(
+                    "the connections opened at once, past the first 20",
+                    Seen::Accepted
+                )],
+            },
+            part3: Expect::Defect {
+                label: "no limit",
+                why: "nothing limits the WebSockets one address opens at once or holds",
+                shows: list![Fact::saw(
+                    "the connections opened at once, past the first 20",
+                    Seen::Accepted
+                )],
+            },
+            part4: Expect::Works(list![
+                Fact::saw(
+                    "the connections opened at once, past the first 20",
+                    Seen::refused(429, TOO_MANY_NEW)
+                ),
+                Fact::saw(
+                    "a connection while 64 are open",
+                    Seen::refused(429, TOO_MANY_OPEN)
+                ),
+                Fact::Healthy,
+            ]),
+            part5: LIKE_PART4,
+        },
         Scenario::JoinStorm => Row {
             part1: NO_WS_ROUTE,
             part2: STORM_QUIET,
@@ -558,12 +765,41 @@ pub fn row(scenario: Scenario) -> Row {
             part2: ANY_ORIGIN,
             part3: ANY_ORIGIN,
             part4: Expect::Works(list![
-                Fact::saw("a page from another site", Seen::Refused(403)),
+                Fact::saw(
+                    "a page from another site",
+                    Seen::refused(403, FOREIGN_ORIGIN_BODY)
+                ),
                 Fact::saw(
                     "a page from the server itself",
                     Seen::text("[UID: 8]: from the server's own page")
                 ),
             ]),
+            part5: LIKE_PART4,
+        },
+        Scenario::ReboundOrigin => Row {
+            part1: NO_WS_ROUTE,
+            part2: Expect::Defect {
+                label: "any site",
+                why: "the upgrade never looks at `Origin`, so a page on any name pointed at the \
+                      server can join the chat from a visitor's browser",
+                shows: list![Fact::saw(
+                    "a page at rebound.example",
+                    Seen::text("[UID: 9]: from a rebound name")
+                )],
+            },
+            part3: Expect::Defect {
+                label: "any site",
+                why: "the upgrade never looks at `Origin`, so a page on any name pointed at the \
+                      server can join the chat from a visitor's browser",
+                shows: list![Fact::saw(
+                    "a page at rebound.example",
+                    Seen::text("[UID: 9]: from a rebound name")
+                )],
+            },
+            part4: Expect::Works(list![Fact::saw(
+                "a page at rebound.example",
+                Seen::refused(403, FOREIGN_ORIGIN_BODY)
+            )]),
             part5: LIKE_PART4,
         },
         Scenario::Shutdown => Row {
@@ -578,6 +814,66 @@ pub fn row(scenario: Scenario) -> Row {
                     secs: SHUTDOWN_LIMIT_SECS,
                     status: 0,
                 },
+            ]),
+            part5: LIKE_PART4,
+        },
+        Scenario::ShutdownBacklog => Row {
+            part1: NO_WS_ROUTE,
+            part2: Expect::Defect {
+                label: "no goodbye",
+                why: "the lines are delivered, but actix-web waits up to 30 s on SIGTERM and nobody \
+                      tells the client",
+                shows: list![
+                    Fact::delivered("user 1, who had fallen behind,", BACKLOG_LINES),
+                    Fact::saw("user 1", Seen::Nothing),
+                    Fact::StillRunning {
+                        secs: SHUTDOWN_LIMIT_SECS,
+                    },
+                ],
+            },
+            part3: Expect::Defect {
+                label: "no goodbye",
+                why: "the lines are delivered, but actix-web waits up to 30 s on SIGTERM; the \
+                      client gets an empty close frame when actix ends its stream",
+                shows: list![
+                    Fact::delivered("user 1, who had fallen behind,", BACKLOG_LINES),
+                    Fact::saw("user 1", Seen::EmptyClose),
+                    Fact::StillRunning {
+                        secs: SHUTDOWN_LIMIT_SECS,
+                    },
+                ],
+            },
+            part4: Expect::Works(list![
+                Fact::delivered("user 1, who had fallen behind,", BACKLOG_LINES),
+                Fact::saw("user 1", Seen::close(1001, SHUTTING_DOWN)),
+                Fact::Exited {
+                    secs: SHUTDOWN_LIMIT_SECS,
+                    status: 0,
+                },
+            ]),
+            part5: LIKE_PART4,
+        },
+        Scenario::PausedServer => Row {
+            part1: NO_WS_ROUTE,
+            part2: Expect::Works(list![
+                Fact::Stayed {
+                    users: PAUSE_CLIENTS,
+                    secs: PAUSE_WATCH_SECS,
+                },
+                Fact::delivered("user 2, of user 1's lines,", PAUSE_LINES),
+            ]),
+            part3: Expect::Defect {
+                label: "drops everyone",
+                why: "the heartbeat judges by the clock: after the pause every client's last \
+                      pong looks older than `CLIENT_TIMEOUT`, and every session is closed",
+                shows: list![Fact::saw("user 1", Seen::EmptyClose)],
+            },
+            part4: Expect::Works(list![
+                Fact::Stayed {
+                    users: PAUSE_CLIENTS,
+                    secs: PAUSE_WATCH_SECS,
+                },
+                Fact::delivered("user 2, of user 1's lines,", PAUSE_LINES),
             ]),
             part5: LIKE_PART4,
         },

@@ -300,8 +300,15 @@ pub async fn crowd(run: &mut Run) -> Result<()> {
 
 /// Sends `count` numbered messages of `size` bytes from `client` (uid
 /// `uid`), keeping at most a window unanswered, and reads its own echoes so
-/// that the sender is never the slow one. Returns how many came back in order.
-async fn talk(client: &mut Client, uid: &str, count: usize, size: usize) -> Result<usize> {
+/// that the sender is never the slow one; a notice that someone left
+/// notifies `left`. Returns how many came back in order.
+async fn talk(
+    client: &mut Client,
+    uid: &str,
+    count: usize,
+    size: usize,
+    left: &tokio::sync::Notify,
+) -> Result<usize> {
     // At most 32 messages or 256 KiB unanswered: a client that reads its
     // echoes promptly, whatever the size of its messages.
     let window = (256 * 1024 / size.max(1)).clamp(1, 32);
@@ -314,6 +321,7 @@ async fn talk(client: &mut Client, uid: &str, count: usize, size: usize) -> Resu
             sent += 1;
         }
         match client.next_event(REPLY).await {
+            Event::Text(text) if super::is_leave_notice(&text) => left.notify_one(),
             Event::Text(text) => {
                 if order.take(&text).is_err() {
                     break;
@@ -343,7 +351,21 @@ async fn slow_reader_of(run: &mut Run, count: usize, size: usize, limit_mib: u64
     let pid = run.server().pid()?;
     let before = platform::rss_bytes(pid)?;
     run.step("user 2 sends while user 1 does not read");
-    let echoed = talk(&mut talker, "2", count, size).await?;
+    // User 1 reads again once it has been dropped, as a client that fell
+    // behind for a while would; or, if it never is, once the flood is over.
+    let left = tokio::sync::Notify::new();
+    let (echoed, slow_saw) = {
+        let talking = talk(&mut talker, "2", count, size, &left);
+        tokio::pin!(talking);
+        tokio::select! {
+            echoed = &mut talking => (echoed, slow.next_non_text(REPLY).await),
+            () = left.notified() => {
+                let (slow_saw, echoed) = tokio::join!(slow.next_non_text(REPLY), talking);
+                (echoed, slow_saw)
+            }
+        }
+    };
+    let echoed = echoed?;
     let after = platform::rss_bytes(pid)?;
     let growth = after.saturating_sub(before);
     run.figure(format!(
@@ -371,8 +393,7 @@ async fn slow_reader_of(run: &mut Run, count: usize, size: usize, limit_mib: u64
         );
         return Ok(());
     }
-    run.step("reading what user 1 got");
-    let slow_saw = slow.next_non_text(REPLY).await.seen();
+    let slow_saw = slow_saw.seen();
     let told = matches!(slow_saw, Seen::Close { .. });
     run.saw("user 1", slow_saw, told);
     run.check_others_chat(&mut [("2", &mut talker)], false)

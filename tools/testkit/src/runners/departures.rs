@@ -4,7 +4,7 @@
 
 use super::{REPLY, Run, is_leave_notice};
 use crate::client::Event;
-use crate::silent::SilentClient;
+use crate::raw::RawClient;
 use anyhow::Result;
 use scenarios::params::{HALF_OPEN_LIMIT_SECS, HALF_OPEN_WATCH_SECS, NEIGHBOURS, TCP_CLOSE_MS};
 use scenarios::{Fact, Seen};
@@ -136,10 +136,13 @@ pub async fn same_uid_twice(run: &mut Run) -> Result<()> {
     Ok(())
 }
 
+/// Who `half-open-client` watches.
+const SILENT: &str = "the silent client";
+
 pub async fn half_open_client(run: &mut Run) -> Result<()> {
     let mut two = run.join("2").await?;
     run.step("a client that never answers pings connects as user 1");
-    let silent = SilentClient::open(run.server().addr(), "1").await?;
+    let silent = RawClient::open(run.server().addr(), "1", None).await?;
     run.step("waiting for the server to drop the silent client");
     let watch = Duration::from_secs(HALF_OPEN_WATCH_SECS);
     // User 2 keeps reading meanwhile, so that it answers the server's pings
@@ -176,6 +179,7 @@ pub async fn half_open_client(run: &mut Run) -> Result<()> {
     let Some(dropped) = dropped else {
         run.check(
             Fact::NotDropped {
+                who: SILENT.into(),
                 secs: HALF_OPEN_WATCH_SECS,
             },
             false,
@@ -190,11 +194,13 @@ pub async fn half_open_client(run: &mut Run) -> Result<()> {
     let in_time = dropped.after <= Duration::from_secs(HALF_OPEN_LIMIT_SECS);
     let fact = if in_time {
         Fact::DroppedWithin {
+            who: SILENT.into(),
             secs: HALF_OPEN_LIMIT_SECS,
             event: dropped.seen(),
         }
     } else {
         Fact::NotDropped {
+            who: SILENT.into(),
             secs: HALF_OPEN_LIMIT_SECS,
         }
     };

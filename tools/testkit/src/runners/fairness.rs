@@ -180,3 +180,103 @@ pub async fn flood_vs_chat(run: &mut Run) -> Result<()> {
     run.check(fact, prompt);
     Ok(())
 }
+
+/// A flooder that starts afresh: it sends as fast as it can and, whenever
+/// it is closed (or after a few lines), connects again with the same uid,
+/// the new connection replacing the old. Limits kept per connection reset
+/// each time; limits kept per user and per address do not.
+pub async fn reconnect_flood(run: &mut Run) -> Result<()> {
+    let observer = run.join("2").await?;
+    let listener = super::Listener::start(observer);
+    let url = run.server().ws_url();
+    run.step(format!(
+        "uid 1 floods and reconnects for {RECONNECT_SECS} s"
+    ));
+    let until = Instant::now() + Duration::from_secs(RECONNECT_SECS);
+    let (mut connections, mut sent) = (0, 0u64);
+    let mut refusal = None;
+    let flooding = async {
+        let mut previous: Option<Client> = None;
+        while Instant::now() < until {
+            let mut client = match Client::open(&url, Some("1")).await? {
+                crate::client::Connection::Open(client) => *client,
+                refused => {
+                    refusal.get_or_insert_with(|| refused.seen());
+                    // It retries at once, a hundred times a second.
+                    tokio::time::sleep(Duration::from_millis(10)).await;
+                    continue;
+                }
+            };
+            connections += 1;
+            // The new connection replaces the old, which only now goes away.
+            drop(previous.take());
+            for _ in 0..PER_CONNECTION {
+                if client.send_text(&format!("flood {sent}")).await.is_err() {
+                    break;
+                }
+                sent += 1;
+            }
+            previous = Some(client);
+        }
+        anyhow::Ok(())
+    };
+    // A server that stops accepting connections ends the flood early.
+    let flooded = tokio::time::timeout(Duration::from_secs(RECONNECT_SECS) + REPLY, flooding).await;
+    match flooded {
+        Ok(Ok(())) => {}
+        Ok(Err(err)) => run.figure(format!("the flood stopped: {err:#}")),
+        Err(_) => run.figure("the flood stopped: the server took too long to answer"),
+    }
+    // What the server accepted arrives within a moment: user 2 listens on
+    // for a second of quiet, as there is no event for "no more lines".
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let (_, heard) = listener.stop().await?;
+    if let Some(status) = run.server().wait_exit(Duration::ZERO).await? {
+        run.figure(format!("the server exited ({status})"));
+        let fact = run.crash_or(Fact::OthersUnserved).await?;
+        run.check(fact, false);
+        return Ok(());
+    }
+    let got = heard
+        .texts
+        .iter()
+        .filter(|text| text.starts_with("[UID: 1]: flood "))
+        .count();
+    run.figure(format!(
+        "uid 1 sent {sent} lines over {connections} connections; user 2 got {got}"
+    ));
+    let who = "user 2, of uid 1's lines,";
+    if got <= RECONNECT_MOST {
+        run.check(
+            Fact::DeliveredAtMost {
+                who: who.into(),
+                messages: RECONNECT_MOST,
+            },
+            true,
+        );
+    } else {
+        run.check(
+            Fact::DeliveredMore {
+                who: who.into(),
+                messages: RECONNECT_MOST,
+            },
+            false,
+        );
+        return Ok(());
+    }
+    let who = "the reconnecting client";
+    match refusal {
+        Some(refused) => {
+            let ok = matches!(refused, Seen::Refused { status: 429, .. });
+            run.saw(who, refused, ok);
+        }
+        None => {
+            run.saw(who, Seen::Accepted, false);
+        }
+    }
+    Ok(())
+}
+
+/// Lines the reconnecting flooder sends on each connection before it
+/// connects again: past the burst, so that each connection meets the limit.
+const PER_CONNECTION: usize = 50;

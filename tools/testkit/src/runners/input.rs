@@ -2,6 +2,7 @@
 //! must carry the close code RFC 6455 section 7.4.1 names for it.
 
 use super::{REPLY, Run};
+use crate::raw::{RawClient, opcode};
 use anyhow::Result;
 use scenarios::Seen;
 use scenarios::params::{FRAGMENT_KIB, OVERSIZED_KIB};
@@ -61,3 +62,33 @@ pub async fn binary_frame(run: &mut Run) -> Result<()> {
         .await?;
     Ok(())
 }
+
+/// RFC 6455 section 7.4.1: "invalid frame payload data", such as a text
+/// message that is not UTF-8.
+const INVALID: u16 = 1007;
+/// "Protocol error".
+const PROTOCOL: u16 = 1002;
+
+pub async fn invalid_frames(run: &mut Run) -> Result<()> {
+    let mut bystander = run.join("3").await?;
+    let addr = run.server().addr();
+    run.step("a text message that is not UTF-8");
+    let mut one = RawClient::open(addr, "1", None).await?;
+    one.send_frame(opcode::TEXT, &[0x68, 0x69, 0xff, 0xfe])
+        .await?;
+    let seen = one.read_back(REPLY).await?.end;
+    let ok = closed_with(&seen, INVALID);
+    run.saw("the sender of bytes that are not UTF-8", seen, ok);
+    run.step("a frame with a reserved opcode");
+    let mut two = RawClient::open(addr, "2", None).await?;
+    two.send_frame(RESERVED, b"what is this").await?;
+    let seen = two.read_back(REPLY).await?.end;
+    let ok = closed_with(&seen, PROTOCOL);
+    run.saw("the sender of a reserved opcode", seen, ok);
+    run.check_others_chat(&mut [("3", &mut bystander)], false)
+        .await?;
+    Ok(())
+}
+
+/// An opcode RFC 6455 reserves for data frames to come (0x3 to 0x7).
+const RESERVED: u8 = 0x3;

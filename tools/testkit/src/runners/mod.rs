@@ -13,6 +13,7 @@ mod cluster;
 mod delivery;
 mod departures;
 mod fairness;
+mod faults;
 mod input;
 mod shutdown;
 
@@ -21,7 +22,7 @@ use crate::platform;
 use crate::server::Server;
 use anyhow::{Context, Result, anyhow};
 use scenarios::params::{REPLY_SECS, SPIN_SHARE, SPIN_WINDOW_MS};
-use scenarios::{Fact, Scenario, Seen, Text, Verdict};
+use scenarios::{Fact, Scenario, Seen, Shape, Text, Verdict};
 use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -134,10 +135,18 @@ impl Run {
     pub async fn crash_or(&mut self, fallback: Fact) -> Result<Fact> {
         self.step("waiting to see whether the server exits");
         Ok(match self.server.wait_exit(CRASH_WAIT).await? {
-            Some(status) => Fact::Crashed {
-                status: status.code().unwrap_or(-1),
-                panics: self.server.panics().into(),
-            },
+            Some(status) => {
+                for panic in self.server.worker_panics() {
+                    self.figure(format!(
+                        "on the way down, a worker thread panicked at {}: {}",
+                        panic.at, panic.message
+                    ));
+                }
+                Fact::Crashed {
+                    status: status.code().unwrap_or(-1),
+                    panics: self.server.panics().into(),
+                }
+            }
             None => fallback,
         })
     }
@@ -260,6 +269,55 @@ impl Run {
     }
 }
 
+/// A user who keeps reading in the background, and so answers the server's
+/// pings, while a scenario does something else; [`Listener::stop`] gives
+/// the client back with what it heard.
+pub(crate) struct Listener {
+    stop: tokio::sync::oneshot::Sender<()>,
+    task: tokio::task::JoinHandle<(Client, Heard)>,
+}
+
+/// What a listener heard.
+#[derive(Default)]
+pub(crate) struct Heard {
+    /// Every text, in order.
+    pub texts: Vec<String>,
+    /// What ended the listening before it was stopped: a close, the end.
+    pub ended: Option<Event>,
+}
+
+impl Listener {
+    /// Starts reading `client` in a task of its own.
+    pub(crate) fn start(mut client: Client) -> Listener {
+        let (stop, mut stopped) = tokio::sync::oneshot::channel();
+        let task = tokio::spawn(async move {
+            let mut heard = Heard::default();
+            loop {
+                tokio::select! {
+                    _ = &mut stopped => break,
+                    event = client.next_event(Duration::from_secs(3600)) => match event {
+                        Event::Text(text) => heard.texts.push(text),
+                        Event::Silent => {}
+                        ended => {
+                            heard.ended = Some(ended);
+                            break;
+                        }
+                    },
+                }
+            }
+            (client, heard)
+        });
+        Listener { stop, task }
+    }
+
+    /// Stops reading, and gives the client back with what it heard.
+    pub(crate) async fn stop(self) -> Result<(Client, Heard)> {
+        // The task may have ended on its own already; then it is not listening.
+        let _ = self.stop.send(());
+        self.task.await.context("a listening task panicked")
+    }
+}
+
 /// A notice that a user left, as part4 sends them.
 fn is_leave_notice(text: &str) -> bool {
     text.starts_with("[server]: ") && text.ends_with(" left")
@@ -295,7 +353,12 @@ pub async fn run(scenario: Scenario, binary: &Path) -> Result<Outcome> {
                 .await
                 .with_context(|| format!("scenario {}", scenario.id()));
         }
-        let server = Server::start_with(binary, server_env(scenario)).await?;
+        let env = scenario.setup().env();
+        let server = match scenario.setup().shape {
+            // A server meant not to start: its runner watches it fail.
+            Shape::Unstarted => Server::spawn_with(binary, &env)?,
+            _ => Server::start_with(binary, &env).await?,
+        };
         act(scenario, server, Arc::clone(&step)).await
     };
     within_deadline(scenario.id(), scenario.deadline(), &step, acted).await
@@ -336,22 +399,10 @@ async fn within_deadline<T>(
     }
 }
 
-/// The environment a scenario's server starts with. Scenarios that measure
-/// delivery send faster than a person types, so they lift part 4's input
-/// rate limit (their titles say so); the other checkpoints ignore it.
-fn server_env(scenario: Scenario) -> &'static [(&'static str, &'static str)] {
-    match scenario {
-        Scenario::Burst
-        | Scenario::SlowReader
-        | Scenario::SlowReaderLarge
-        | Scenario::LeaveWhileTalking => &[("RATE_LIMIT_PER_SEC", "0")],
-        _ => &[],
-    }
-}
-
 async fn act(scenario: Scenario, server: Server, step: Arc<Mutex<String>>) -> Result<Outcome> {
     let mut run = Run::new(server, step);
-    if scenario != Scenario::Healthcheck && !run.server.serves_ws().await? {
+    let unstarted = scenario.setup().shape == Shape::Unstarted;
+    if scenario != Scenario::Healthcheck && !unstarted && !run.server.serves_ws().await? {
         return Ok(Outcome {
             verdict: Verdict::NotApplicable,
             facts: Vec::new(),
@@ -384,6 +435,15 @@ async fn act(scenario: Scenario, server: Server, step: Arc<Mutex<String>>) -> Re
         Scenario::OversizedFrame => input::oversized_frame(&mut run).await,
         Scenario::BinaryFrame => input::binary_frame(&mut run).await,
         Scenario::Shutdown => shutdown::shutdown(&mut run).await,
+        Scenario::ShutdownBacklog => shutdown::shutdown_backlog(&mut run).await,
+        Scenario::BadPort => admission::bad_port(&mut run).await,
+        Scenario::ReboundOrigin => admission::rebound_origin(&mut run).await,
+        Scenario::AddressLimits => admission::address_limits(&mut run).await,
+        Scenario::ReconnectFlood => fairness::reconnect_flood(&mut run).await,
+        Scenario::InvalidFrames => input::invalid_frames(&mut run).await,
+        Scenario::StalledReader => faults::stalled_reader(&mut run).await,
+        Scenario::ChattyClient => faults::chatty_client(&mut run).await,
+        Scenario::PausedServer => faults::paused_server(&mut run).await,
         Scenario::ClusterBroadcast
         | Scenario::ClusterPresence
         | Scenario::ClusterSameUid
