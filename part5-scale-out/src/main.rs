@@ -6,19 +6,32 @@
 //! user who arrives or leaves, a heartbeat) on one Redis channel and acts on
 //! what the other nodes publish there. One link task per node talks to
 //! Redis: it publishes in order, relays what it hears, and reconnects when
-//! Redis goes away. Each addition carries a `Scale-out:` comment.
+//! Redis goes away. The scale-out lives in `cluster.rs`; each hook for it
+//! here carries a `Scale-out:` comment. `guards.rs` is part4's.
 
 use actix_web::{App, Error, HttpRequest, HttpResponse, HttpServer, Responder, web};
 use actix_ws::{AggregatedMessage, AggregatedMessageStream, CloseCode, CloseReason, ProtocolError};
 use bytestring::ByteString;
-use futures_util::StreamExt;
-use futures_util::try_join;
+use futures_util::{FutureExt, try_join};
 use std::collections::{BTreeSet, HashMap};
+use std::process::ExitCode;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 use tokio::sync::{mpsc, oneshot};
 use tokio::{spawn, task::spawn_local};
+
+mod cluster;
+mod guards;
+#[cfg(test)]
+mod tests;
+
+use cluster::{Cluster, Envelope};
+
+use guards::{
+    AddressLimits, AddressSlot, Admit, AllowedOrigins, Cut, FOREIGN_ORIGIN, Limiter, RateLimit,
+    Settings, Stalls, UserLimits, keep_socket,
+};
 
 // ANCHOR: limits
 /// The answer of `/healthcheck`.
@@ -40,13 +53,17 @@ const NOTICE_MAX_WAITING: usize = 32;
 const PRESENCE_INTERVAL: Duration = Duration::from_millis(500);
 /// Up to this many names, a presence notice names the users; past it, it counts them.
 const PRESENCE_NAMES: usize = 3;
-/// How often the server's heartbeat reaches every session, which then checks
-/// its client's last sign of life and pings it.
+/// How often the server's heartbeat reaches every session. A session whose
+/// client has sent no text since the last beat pings it then.
 const HEARTBEAT_INTERVAL: Duration = Duration::from_secs(3);
-/// A client that has sent no frame at all for this long is dropped.
-const CLIENT_TIMEOUT: Duration = Duration::from_secs(8);
-/// How long a session may take to hand its close frame to a client.
-const CLOSE_TIMEOUT: Duration = Duration::from_secs(1);
+/// A client that has left this many pings unanswered is dropped: it is gone,
+/// or it has stopped reading.
+const MISSED_PINGS: u32 = 2;
+/// A heartbeat this much overdue means the server itself stalled.
+const STALL_AFTER: Duration = Duration::from_secs(1);
+/// A write that waits this long for the client to take what is before it
+/// ends the session; a close frame not taken within it cuts the connection.
+const WRITE_TIMEOUT: Duration = Duration::from_secs(10);
 /// How long, in seconds, actix-web waits for connections once asked to stop.
 const SHUTDOWN_TIMEOUT_SECS: u64 = 2;
 /// Messages a user may send per second, on average (`RATE_LIMIT_PER_SEC`
@@ -56,6 +73,12 @@ const RATE_LIMIT_PER_SEC: u32 = 10;
 const RATE_LIMIT_BURST: u32 = 20;
 /// Bytes a user may send per second, for each message of the rate above.
 const BYTES_PER_MESSAGE: u32 = 4 * 1024;
+/// Connections one client address may hold at once
+/// (`ADDRESS_MAX_CONNECTIONS`; 0 for no limit).
+const ADDRESS_MAX_CONNECTIONS: u32 = 64;
+/// New connections one client address may open a second, and twice as many
+/// at once (`ADDRESS_CONNECTS_PER_SEC`; 0 for no limit).
+const ADDRESS_CONNECTS_PER_SEC: u32 = 10;
 
 // Close reasons. Each must fit a control frame: at most 123 bytes.
 const UID_REQUIRED: &str =
@@ -64,31 +87,15 @@ const REPLACED: &str = "replaced by a newer connection with the same uid";
 const TOO_SLOW: &str = "too slow: more than 256 messages or 512 KiB were waiting";
 const TOO_BIG: &str = "messages are limited to 65536 bytes";
 const TEXT_ONLY: &str = "only text messages are supported";
-const NO_SIGN_OF_LIFE: &str = "no sign of life for 8 s";
+const NOT_UTF8: &str = "text messages must be valid UTF-8";
+const BAD_FRAME: &str = "that frame breaks the WebSocket protocol";
+const NO_ANSWER: &str = "no answer to 2 pings";
 const TOO_FAST: &str = "kept sending too fast after a warning";
 const SHUTTING_DOWN: &str = "server is shutting down";
 // ANCHOR_END: limits
 
-// ANCHOR: cluster-limits
-/// Scale-out: the one Redis channel every node publishes on and listens to.
-const CHANNEL: &str = "rust-websocket-tutorial:chat";
-/// How often a node tells the others that it is alive and who is on it.
-const NODE_HEARTBEAT: Duration = Duration::from_secs(1);
-/// A node not heard from for this long is gone, and so are its users.
-const NODE_TIMEOUT: Duration = Duration::from_secs(3);
-/// The first wait before reconnecting to Redis; it doubles up to `RECONNECT_MAX`.
-const RECONNECT_MIN: Duration = Duration::from_millis(100);
-const RECONNECT_MAX: Duration = Duration::from_secs(2);
-/// How many envelopes may wait for the link task; past that they are dropped.
-const PUBLISH_CAPACITY: usize = 4096;
-// What users and operators are told.
-const LINK_LOST: &str =
-    "[server]: lost contact with the other nodes: messages now reach users on this node only";
-const LINK_BACK: &str = "[server]: in contact with the other nodes again; messages sent \
-                         meanwhile reached users on this node only";
-const REDIS_UNREACHABLE: &str = "REDIS_URL is set, but no Redis answers there: start \
-                                 redis-server, or unset REDIS_URL to run this node alone";
-// ANCHOR_END: cluster-limits
+/// What the log says of a connection cut because its client stopped reading.
+const NOT_READING: &str = "not reading: a frame waited 10 s to be taken; cutting the connection";
 
 // ANCHOR: commands
 /// Fix: each connection gets its own id, so that a disconnect removes its own
@@ -105,7 +112,7 @@ struct UserHandle {
     /// taken off by the session as it receives: the queue is bounded in
     /// bytes too (`OUTBOX_BYTES`), since 256 large messages are 16 MiB.
     waiting_bytes: Arc<AtomicUsize>,
-    /// Fix: tells the session why the server dropped it. A oneshot can never
+    /// Fix: tells the session to stop at once, and why. A oneshot can never
     /// be full, so the server can send on it when the queue above is full.
     kick: oneshot::Sender<CloseReason>,
 }
@@ -118,9 +125,9 @@ enum Outgoing {
     /// broadcast makes one, and every queue gets a clone of it rather than a
     /// copy of the text.
     Text(ByteString),
-    /// Time for the session to check that its client is still there, and to
-    /// ping it. One timer in the server task sends it to every session, so a
-    /// session's loop has no timer of its own to poll on every wake.
+    /// Time for the session to check on its client, and to ping it. One
+    /// timer in the server task sends it to every session, so a session's
+    /// loop has no timer of its own to poll on every wake.
     Heartbeat,
 }
 
@@ -156,7 +163,8 @@ enum WebSocketCommands {
         user_id: i32,
         conn_id: ConnId,
     },
-    /// Fix: close every session with 1001, then answer on `done`.
+    /// Fix: close every user's queue, so that each session writes what is
+    /// queued and closes with 1001; then answer on `done`.
     Shutdown {
         done: oneshot::Sender<()>,
     },
@@ -176,6 +184,8 @@ struct WebSocketServer {
     ws_server_receiver: mpsc::Receiver<WebSocketCommands>,
     /// Fix: joins and departures not announced yet.
     presence: Presence,
+    /// Fix: the heartbeat is also the server's clock of its own stalls.
+    stalls: Arc<Stalls>,
     /// Scale-out: the other nodes, when there are any (`REDIS_URL` is set).
     cluster: Option<Cluster>,
 }
@@ -246,172 +256,29 @@ fn presence_notice(users: &BTreeSet<i32>, verb: &str) -> Option<String> {
     Some(format!("[server]: {who} {verb}"))
 }
 // ANCHOR_END: presence
-
-// ANCHOR: envelope
-/// Scale-out: a node's id, drawn at random when it starts.
-type NodeId = u64;
-
-/// Scale-out: what a node publishes. Every envelope names its node, so a
-/// node can tell its own (which it has delivered already) from the others'.
-#[derive(Debug, PartialEq)]
-struct Envelope {
-    node: NodeId,
-    kind: Kind,
-}
-
-#[derive(Debug, PartialEq)]
-enum Kind {
-    /// A user of the node sent a message.
-    Message { user_id: i32, text: String },
-    /// A user connected to the node: any older connection elsewhere must go.
-    Claim { user_id: i32, conn_id: ConnId },
-    /// A user of the node left.
-    Left { user_id: i32 },
-    /// The node is alive, and these are its users.
-    Heartbeat { users: BTreeSet<i32> },
-}
-
-impl Envelope {
-    /// One line: the node in hex, the kind, then its fields; the text last,
-    /// so that it may hold spaces.
-    fn encode(&self) -> String {
-        let node = self.node;
-        match &self.kind {
-            Kind::Message { user_id, text } => format!("{node:x} message {user_id} {text}"),
-            Kind::Claim { user_id, conn_id } => format!("{node:x} claim {user_id} {conn_id}"),
-            Kind::Left { user_id } => format!("{node:x} left {user_id}"),
-            Kind::Heartbeat { users } => {
-                let users: Vec<String> = users.iter().map(i32::to_string).collect();
-                format!("{node:x} heartbeat {}", users.join(","))
-            }
-        }
-    }
-
-    /// `None` for a line no node of this version would publish.
-    fn decode(line: &str) -> Option<Self> {
-        let mut parts = line.splitn(3, ' ');
-        let node = NodeId::from_str_radix(parts.next()?, 16).ok()?;
-        let kind = parts.next()?;
-        let rest = parts.next().unwrap_or_default();
-        let kind = match kind {
-            "message" => {
-                let (user_id, text) = rest.split_once(' ').unwrap_or((rest, ""));
-                let (user_id, text) = (user_id.parse().ok()?, text.to_string());
-                Kind::Message { user_id, text }
-            }
-            "claim" => {
-                let (user_id, conn_id) = rest.split_once(' ')?;
-                let (user_id, conn_id) = (user_id.parse().ok()?, conn_id.parse().ok()?);
-                Kind::Claim { user_id, conn_id }
-            }
-            "left" => Kind::Left {
-                user_id: rest.parse().ok()?,
-            },
-            "heartbeat" => Kind::Heartbeat {
-                users: rest
-                    .split(',')
-                    .filter(|uid| !uid.is_empty())
-                    .map(str::parse)
-                    .collect::<Result<_, _>>()
-                    .ok()?,
-            },
-            _ => return None,
-        };
-        Some(Self { node, kind })
-    }
-}
-// ANCHOR_END: envelope
-
-// ANCHOR: cluster
-/// Scale-out: what a node knows of the others, and its way to reach them.
-struct Cluster {
-    node: NodeId,
-    /// To the link task, which publishes in the order it receives. Bounded,
-    /// and the server never waits on it: when Redis is slower than the
-    /// chat, envelopes are dropped (pub/sub has no backpressure to offer).
-    outbox: mpsc::Sender<String>,
-    /// Whether the link to Redis is up; while it is down nothing is queued.
-    linked: bool,
-    /// The other nodes heard from: when last, and who is on each.
-    nodes: HashMap<NodeId, RemoteNode>,
-    /// Local users whose claim has not come back from Redis yet. Redis
-    /// hands every node the envelopes in one order, so of two claims for
-    /// one uid the later one wins everywhere: a claim from elsewhere that
-    /// arrives before ours is older, and must not close our user.
-    unconfirmed: HashMap<i32, ConnId>,
-}
-
-struct RemoteNode {
-    last_heard: Instant,
-    users: BTreeSet<i32>,
-}
-
-impl Cluster {
-    fn new(outbox: mpsc::Sender<String>) -> Self {
-        // Random enough to tell a few processes apart; no crate needed.
-        use std::hash::BuildHasher;
-        let node = std::collections::hash_map::RandomState::new().hash_one(std::process::id());
-        Self {
-            node,
-            outbox,
-            linked: true,
-            nodes: HashMap::new(),
-            unconfirmed: HashMap::new(),
-        }
-    }
-
-    fn publish(&mut self, kind: Kind) {
-        if !self.linked {
-            return;
-        }
-        let envelope = Envelope {
-            node: self.node,
-            kind,
-        };
-        if let Err(mpsc::error::TrySendError::Full(_)) = self.outbox.try_send(envelope.encode()) {
-            log::warn!("Redis is not keeping up: an envelope for the other nodes was dropped");
-        }
-    }
-
-    /// Whether a user is on some other node.
-    fn elsewhere(&self, user_id: i32) -> bool {
-        self.nodes
-            .values()
-            .any(|node| node.users.contains(&user_id))
-    }
-}
-// ANCHOR_END: cluster
-
 // ANCHOR: server-impl
 impl WebSocketServer {
     fn new(rate_limit: Option<RateLimit>, cluster: Option<Cluster>) -> (Self, UserSessionFactory) {
         let (ws_server_sender, ws_server_receiver) =
             mpsc::channel::<WebSocketCommands>(COMMAND_CAPACITY);
+        let stalls = Arc::new(Stalls::new(Instant::now()));
         let server = Self {
             session_store: SessionStore::new(),
             ws_server_receiver,
             presence: Presence::default(),
+            stalls: Arc::clone(&stalls),
             cluster,
         };
         let session_factory = UserSessionFactory {
             ws_server_sender,
             next_conn_id: Arc::new(AtomicU64::new(0)),
-            rate_limit,
+            user_limits: rate_limit.map(|limit| UserLimits::new(limit, stalls)),
         };
         (server, session_factory)
     }
 
     // Fix: the server's methods are no longer `async`: it never waits on a
     // user, so one user cannot hold up the others.
-
-    /// Scale-out: whether a user is in the chat, on this node or another.
-    fn present(&self, user_id: i32) -> bool {
-        self.session_store.contains_key(&user_id)
-            || self
-                .cluster
-                .as_ref()
-                .is_some_and(|cluster| cluster.elsewhere(user_id))
-    }
 
     // ANCHOR: user-connect
     fn user_connect(&mut self, user_id: i32, user_handle: UserHandle) {
@@ -420,12 +287,7 @@ impl WebSocketServer {
         let elsewhere = self.present(user_id);
         let older = self.session_store.insert(user_id, user_handle);
         // Scale-out: the other nodes close any older connection of this uid.
-        if let Some(cluster) = &mut self.cluster {
-            cluster.publish(Kind::Claim { user_id, conn_id });
-            if cluster.linked {
-                cluster.unconfirmed.insert(user_id, conn_id);
-            }
-        }
+        self.claim(user_id, conn_id);
         let Some(older) = older else {
             if !elsewhere {
                 // New in part4: everyone, the newcomer included, hears who joined.
@@ -455,10 +317,7 @@ impl WebSocketServer {
     fn user_sends_message(&mut self, user_id: i32, message: String) {
         self.broadcast(format!("[UID: {user_id}]: {message}"), Broadcast::Chat);
         // Scale-out: and to the users of every other node, in this order.
-        if let Some(cluster) = &mut self.cluster {
-            let text = message;
-            cluster.publish(Kind::Message { user_id, text });
-        }
+        self.publish_message(user_id, message);
     }
     // ANCHOR_END: user-sends-message
 
@@ -471,18 +330,6 @@ impl WebSocketServer {
             self.session_store.remove(&user_id);
             self.local_user_gone(user_id);
             self.announce_presence(false);
-        }
-    }
-
-    /// Scale-out: a user of this node is gone; the other nodes hear of it,
-    /// and it has left unless it is still on another node.
-    fn local_user_gone(&mut self, user_id: i32) {
-        if let Some(cluster) = &mut self.cluster {
-            cluster.unconfirmed.remove(&user_id);
-            cluster.publish(Kind::Left { user_id });
-        }
-        if !self.present(user_id) {
-            self.presence.left(user_id);
         }
     }
     // ANCHOR_END: user-disconnect
@@ -539,6 +386,7 @@ impl WebSocketServer {
     /// and the next message to it drops the user as too slow. A closed queue
     /// belongs to a session that has ended and is telling the server so.
     fn heartbeat(&self) {
+        self.stalls.beat(Instant::now());
         for user in self.session_store.values() {
             let _ = user.user_sender.try_send(Outgoing::Heartbeat);
         }
@@ -546,12 +394,11 @@ impl WebSocketServer {
     // ANCHOR_END: heartbeat
 
     // ANCHOR: shutdown
-    /// Fix: every session hears that the server is going away, so its client
-    /// gets a 1001 close frame instead of a dropped connection.
+    /// Fix: every session hears that the server is going away. Dropping a
+    /// user's handle closes its queue without a kick: the session writes the
+    /// lines still queued for its client, then closes with 1001.
     fn shutdown(&mut self) {
-        for (_, user) in self.session_store.drain() {
-            let _ = user.kick.send((CloseCode::Away, SHUTTING_DOWN).into());
-        }
+        self.session_store.clear();
     }
     // ANCHOR_END: shutdown
 
@@ -560,11 +407,11 @@ impl WebSocketServer {
         use WebSocketCommands::*;
         let mut presence_tick = tokio::time::interval(PRESENCE_INTERVAL);
         presence_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        let mut node_tick = tokio::time::interval(NODE_HEARTBEAT);
-        node_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let mut heartbeat_tick = tokio::time::interval(HEARTBEAT_INTERVAL);
         // A server that was busy should not catch up with a burst of pings.
         heartbeat_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut node_tick = tokio::time::interval(cluster::NODE_HEARTBEAT);
+        node_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             let msg = tokio::select! {
                 msg = self.ws_server_receiver.recv() => msg,
@@ -573,7 +420,7 @@ impl WebSocketServer {
                     self.announce_presence(true);
                     continue;
                 }
-                // Fix: one timer pings every client, through the sessions.
+                // Fix: one timer checks on every client, through the sessions.
                 _ = heartbeat_tick.tick() => {
                     self.heartbeat();
                     continue;
@@ -609,141 +456,6 @@ impl WebSocketServer {
         Ok(())
     }
     // ANCHOR_END: server-run
-
-    // ANCHOR: remote
-    /// Scale-out: acts on an envelope from the channel. This node's own
-    /// were delivered here already; only a claim's return is looked at.
-    fn remote(&mut self, Envelope { node, kind }: Envelope) {
-        let Some(cluster) = &mut self.cluster else {
-            return;
-        };
-        if node == cluster.node {
-            if let Kind::Claim { user_id, conn_id } = kind
-                && cluster.unconfirmed.get(&user_id) == Some(&conn_id)
-            {
-                cluster.unconfirmed.remove(&user_id);
-            }
-            return;
-        }
-        let before = self.present_set(&kind);
-        let Some(cluster) = &mut self.cluster else {
-            return;
-        };
-        let sender = cluster.nodes.entry(node).or_insert_with(|| RemoteNode {
-            last_heard: Instant::now(),
-            users: BTreeSet::new(),
-        });
-        sender.last_heard = Instant::now();
-        match kind {
-            Kind::Message { user_id, text } => {
-                self.broadcast(format!("[UID: {user_id}]: {text}"), Broadcast::Chat);
-            }
-            Kind::Claim { user_id, .. } => {
-                sender.users.insert(user_id);
-                // Part4's rule across nodes: the newer connection wins.
-                if !cluster.unconfirmed.contains_key(&user_id)
-                    && let Some(older) = self.session_store.remove(&user_id)
-                {
-                    let _ = older.kick.send((CloseCode::Policy, REPLACED).into());
-                }
-            }
-            Kind::Left { user_id } => {
-                sender.users.remove(&user_id);
-            }
-            Kind::Heartbeat { users } => sender.users = users,
-        }
-        self.announce_changes(before);
-    }
-
-    /// The users an envelope may bring or take away, and whether each is
-    /// in the chat now.
-    fn present_set(&self, kind: &Kind) -> Vec<(i32, bool)> {
-        let users: Vec<i32> = match kind {
-            Kind::Message { .. } => Vec::new(),
-            Kind::Claim { user_id, .. } | Kind::Left { user_id } => vec![*user_id],
-            Kind::Heartbeat { users } => users.iter().copied().collect(),
-        };
-        let mut users = users;
-        // A heartbeat may also drop users the node listed before.
-        if let (Kind::Heartbeat { .. }, Some(cluster)) = (kind, &self.cluster) {
-            users.extend(cluster.nodes.values().flat_map(|node| node.users.iter()));
-        }
-        users.sort_unstable();
-        users.dedup();
-        users
-            .into_iter()
-            .map(|user_id| (user_id, self.present(user_id)))
-            .collect()
-    }
-
-    /// Queues a notice for every user whose presence changed since `before`.
-    fn announce_changes(&mut self, before: Vec<(i32, bool)>) {
-        for (user_id, was_here) in before {
-            match (was_here, self.present(user_id)) {
-                (false, true) => self.presence.joined(user_id),
-                (true, false) => self.presence.left(user_id),
-                _ => {}
-            }
-        }
-        self.announce_presence(false);
-    }
-
-    /// Publishes who is here, and buries the nodes not heard from for
-    /// `NODE_TIMEOUT`: their users have left.
-    fn node_heartbeat(&mut self) {
-        let users = self.session_store.keys().copied().collect();
-        let Some(cluster) = &mut self.cluster else {
-            return;
-        };
-        cluster.publish(Kind::Heartbeat { users });
-        // While Redis is away every node is silent; none is buried for it.
-        if !cluster.linked {
-            return;
-        }
-        let silent: Vec<NodeId> = cluster
-            .nodes
-            .iter()
-            .filter(|(_, node)| node.last_heard.elapsed() > NODE_TIMEOUT)
-            .map(|(&id, _)| id)
-            .collect();
-        for id in silent {
-            let Some(cluster) = &mut self.cluster else {
-                return;
-            };
-            let Some(gone) = cluster.nodes.remove(&id) else {
-                continue;
-            };
-            log::warn!("node {id:x} silent for {NODE_TIMEOUT:?}: its users have left");
-            for user_id in gone.users {
-                if !self.present(user_id) {
-                    self.presence.left(user_id);
-                }
-            }
-        }
-        self.announce_presence(false);
-    }
-
-    /// Tells this node's users that the other nodes are out of reach, or
-    /// back; on return, publishes who is here at once.
-    fn link_changed(&mut self, up: bool) {
-        let Some(cluster) = &mut self.cluster else {
-            return;
-        };
-        cluster.linked = up;
-        if up {
-            // The others were silent because of Redis, not because they died.
-            for node in cluster.nodes.values_mut() {
-                node.last_heard = Instant::now();
-            }
-            self.broadcast(LINK_BACK.to_string(), Broadcast::Chat);
-            self.node_heartbeat();
-        } else {
-            // Our claims will not come back: nobody else can contest them.
-            cluster.unconfirmed.clear();
-            self.broadcast(LINK_LOST.to_string(), Broadcast::Chat);
-        }
-    }
-    // ANCHOR_END: remote
 }
 // ANCHOR_END: server-impl
 
@@ -753,12 +465,19 @@ struct UserSessionFactory {
     ws_server_sender: mpsc::Sender<WebSocketCommands>,
     /// Shared by the workers' clones, so ids are unique in the process.
     next_conn_id: Arc<AtomicU64>,
-    /// Fix: every user's input is limited (`None`: not limited).
-    rate_limit: Option<RateLimit>,
+    /// Fix: every user's input is limited (`None`: not limited), by buckets
+    /// kept per uid, so that reconnecting does not refill them.
+    user_limits: Option<UserLimits>,
 }
 
 impl UserSessionFactory {
-    fn create_session(&self, user_id: i32, session: actix_ws::Session) -> UserSession {
+    fn create_session(
+        &self,
+        user_id: i32,
+        session: actix_ws::Session,
+        cut: Cut,
+        address_slot: AddressSlot,
+    ) -> UserSession {
         let ws_server_sender = self.ws_server_sender.clone();
         // Relaxed is enough: the ids only need to be distinct.
         let conn_id = self.next_conn_id.fetch_add(1, Ordering::Relaxed);
@@ -767,7 +486,12 @@ impl UserSessionFactory {
             conn_id,
             ws_server_sender,
             session,
-            limiter: self.rate_limit.map(RateLimit::buckets),
+            limiter: self
+                .user_limits
+                .as_ref()
+                .map(|limits| limits.limiter(user_id)),
+            cut,
+            _address_slot: address_slot,
         }
     }
 }
@@ -780,182 +504,113 @@ struct UserSession {
     ws_server_sender: mpsc::Sender<WebSocketCommands>,
     session: actix_ws::Session,
     limiter: Option<Limiter>,
+    /// Fix: a way to end the connection when its client stops reading.
+    cut: Cut,
+    /// Fix: this connection's place among its address's; freed when dropped.
+    _address_slot: AddressSlot,
 }
 // ANCHOR_END: session-struct
 
-// ANCHOR: write-or-kicked
-/// The close frame for a session the server has dropped: the reason the
-/// server gave, or 1001 if the server went away without giving one.
-fn kick_reason(kick: Result<CloseReason, oneshot::error::RecvError>) -> Option<CloseReason> {
-    kick.map_or_else(|_server_gone| server_gone(), Some)
+// ANCHOR: write
+/// How a session ends.
+enum Ending {
+    /// With this close frame (none when the connection is gone already).
+    Close(Option<CloseReason>),
+    /// The client stopped reading: no close frame would reach it.
+    Stalled,
+}
+
+/// Fix: the session's end of the kick. A kick interrupts whatever the
+/// session is waiting for. A server that drops the kick without a word (at
+/// shutdown) interrupts nothing: the session writes what is queued first.
+struct Kicked(Option<oneshot::Receiver<CloseReason>>);
+
+impl Kicked {
+    /// Waits for a kick; for ever if the server dropped it unsent.
+    async fn wait(&mut self) -> CloseReason {
+        if let Some(receiver) = &mut self.0 {
+            let kick = receiver.await;
+            self.0 = None;
+            if let Ok(reason) = kick {
+                return reason;
+            }
+        }
+        std::future::pending().await
+    }
+
+    /// The close frame once the server has closed the queue: the kick it
+    /// sent first, or 1001 if it closed it without one, shutting down.
+    fn reason(&mut self) -> CloseReason {
+        self.0
+            .take()
+            .and_then(|mut receiver| receiver.try_recv().ok())
+            .unwrap_or_else(server_gone)
+    }
 }
 
 /// The close frame for a session whose server has shut down.
-fn server_gone() -> Option<CloseReason> {
-    Some((CloseCode::Away, SHUTTING_DOWN).into())
+fn server_gone() -> CloseReason {
+    (CloseCode::Away, SHUTTING_DOWN).into()
 }
 
-/// Fix: a write to the client that the kick signal can cancel. A client that
-/// does not read fills the socket and a plain write would wait forever.
-/// `Err` carries the close frame to end the session with.
-async fn write_or_kicked(
+/// Fix: a write to the client that cannot wait for ever. A client that does
+/// not read fills its socket, and a plain write would wait for as long as
+/// the client keeps the connection open; a kick or `WRITE_TIMEOUT` ends it.
+async fn write(
     write: impl Future<Output = Result<(), actix_ws::Closed>>,
-    kicked: &mut oneshot::Receiver<CloseReason>,
-) -> Result<(), Option<CloseReason>> {
-    tokio::select! {
-        // The write first: it is almost always ready at once, and then the
-        // kick need not be looked at (and no random order drawn).
-        biased;
-        // The connection is gone: nobody is left to send a close frame to.
-        written = write => written.map_err(|_closed| None),
-        kick = kicked => Err(kick_reason(kick)),
-    }
+    kicked: &mut Kicked,
+) -> Result<(), Ending> {
+    let mut write = std::pin::pin!(write);
+    // Almost every write is taken at once: only one that has to wait needs
+    // a timer, and looks at the kick.
+    let written = match (&mut write).now_or_never() {
+        Some(written) => written,
+        None => tokio::select! {
+            written = write => written,
+            reason = kicked.wait() => return Err(Ending::Close(Some(reason))),
+            () = tokio::time::sleep(WRITE_TIMEOUT) => return Err(Ending::Stalled),
+        },
+    };
+    // The connection is gone: nobody is left to send a close frame to.
+    written.map_err(|_closed| Ending::Close(None))
 }
-// ANCHOR_END: write-or-kicked
+// ANCHOR_END: write
 
-// ANCHOR: is-too-big
-/// Fix: a message over `MAX_MESSAGE_BYTES` is told apart from other errors.
-/// One frame over it is `Overflow`; fragments adding up to more than it are
-/// an `Io` error from the aggregator, whose text is all that identifies it.
-fn is_too_big(err: &ProtocolError) -> bool {
+// ANCHOR: protocol-error
+/// Fix: the close frame for what the client sent that cannot be taken, with
+/// the code RFC 6455 section 7.4.1 names for it.
+fn refusal(err: &ProtocolError) -> CloseReason {
     match err {
-        ProtocolError::Overflow => true,
-        ProtocolError::Io(err) => err.to_string() == "Exceeded maximum continuation size",
-        _ => false,
-    }
-}
-// ANCHOR_END: is-too-big
-
-// ANCHOR: rate-limit
-/// Fix: a token bucket. It holds at most `burst` tokens and gains `rate`
-/// tokens a second; sending costs tokens, and what cannot be paid is refused.
-struct TokenBucket {
-    rate: f64,
-    burst: f64,
-    tokens: f64,
-    last: Instant,
-}
-
-impl TokenBucket {
-    fn new(rate: f64, burst: f64) -> Self {
-        Self {
-            rate,
-            burst,
-            tokens: burst,
-            last: Instant::now(),
+        ProtocolError::Overflow => (CloseCode::Size, TOO_BIG).into(),
+        // Fragments adding up to more than `MAX_MESSAGE_BYTES`: the
+        // aggregator's error says so only in words.
+        ProtocolError::Io(err) if err.to_string() == "Exceeded maximum continuation size" => {
+            (CloseCode::Size, TOO_BIG).into()
         }
-    }
-
-    fn refill(&mut self) {
-        let now = Instant::now();
-        let earned = now.duration_since(self.last).as_secs_f64() * self.rate;
-        self.tokens = (self.tokens + earned).min(self.burst);
-        self.last = now;
-    }
-}
-
-/// How fast one user may send: messages, and bytes so that a few large
-/// messages cannot do what many small ones may not.
-#[derive(Clone, Copy)]
-struct RateLimit {
-    per_sec: u32,
-    burst: u32,
-}
-
-impl RateLimit {
-    /// From `RATE_LIMIT_PER_SEC` and `RATE_LIMIT_BURST`, or the defaults;
-    /// `None` when the rate is 0 (load tests lift the limit that way).
-    fn from_env() -> std::io::Result<Option<Self>> {
-        let read = |name: &str, default: u32| match std::env::var(name) {
-            Ok(value) => value.parse::<u32>().map_err(|_| {
-                std::io::Error::new(
-                    std::io::ErrorKind::InvalidInput,
-                    format!("{name} must be a whole number, not {value:?}"),
-                )
-            }),
-            Err(_) => Ok(default),
-        };
-        let per_sec = read("RATE_LIMIT_PER_SEC", RATE_LIMIT_PER_SEC)?;
-        let burst = read("RATE_LIMIT_BURST", RATE_LIMIT_BURST)?.max(1);
-        Ok((per_sec > 0).then_some(Self { per_sec, burst }))
-    }
-
-    fn buckets(self) -> Limiter {
-        let bytes = f64::from(BYTES_PER_MESSAGE);
-        Limiter {
-            limit: self,
-            messages: TokenBucket::new(f64::from(self.per_sec), f64::from(self.burst)),
-            // A single message of the largest size always fits the burst.
-            bytes: TokenBucket::new(
-                f64::from(self.per_sec) * bytes,
-                (f64::from(self.burst) * bytes).max(MAX_MESSAGE_BYTES as f64),
-            ),
-            refused_in_a_row: 0,
+        // A text message whose bytes are not UTF-8, whole or in fragments.
+        ProtocolError::Io(err) if err.kind() == std::io::ErrorKind::InvalidData => {
+            (CloseCode::Invalid, NOT_UTF8).into()
+        }
+        _ => {
+            log::warn!("a client broke the WebSocket protocol: {err}");
+            (CloseCode::Protocol, BAD_FRAME).into()
         }
     }
 }
-
-/// One user's buckets, and how many messages in a row it had refused.
-struct Limiter {
-    limit: RateLimit,
-    messages: TokenBucket,
-    bytes: TokenBucket,
-    refused_in_a_row: u32,
-}
-
-/// What to do with a message, by the rate limit.
-enum Admit {
-    Send,
-    /// Refused; the first refusal in a row also warns the user.
-    Refuse {
-        warn: bool,
-    },
-    /// Refused, and the user kept going for another whole burst: close.
-    Close,
-}
-
-impl Limiter {
-    fn admit(&mut self, len: usize) -> Admit {
-        self.messages.refill();
-        self.bytes.refill();
-        let cost = len as f64;
-        if self.messages.tokens >= 1.0 && self.bytes.tokens >= cost {
-            self.messages.tokens -= 1.0;
-            self.bytes.tokens -= cost;
-            self.refused_in_a_row = 0;
-            return Admit::Send;
-        }
-        self.refused_in_a_row += 1;
-        if self.refused_in_a_row > self.limit.burst {
-            Admit::Close
-        } else {
-            Admit::Refuse {
-                warn: self.refused_in_a_row == 1,
-            }
-        }
-    }
-
-    /// The notice a user gets when its messages start being refused.
-    fn warning(&self) -> String {
-        format!(
-            "[server]: slow down: at most {} messages a second; messages are not being sent",
-            self.limit.per_sec
-        )
-    }
-}
-// ANCHOR_END: rate-limit
+// ANCHOR_END: protocol-error
 
 impl UserSession {
     // ANCHOR: session-run
     /// The session's run loop, a `tokio::select!` over the client stream and
     /// the user's queue. The queue also brings the server's heartbeat, and its
     /// end means that the server has dropped the user. Whatever ends the loop,
-    /// the server hears of it and the client gets a close frame.
+    /// the server hears of it and the connection is closed.
     async fn run(mut self, mut msg_stream: AggregatedMessageStream) {
         use WebSocketCommands::*;
         let (user_sender, mut session_receiver) = mpsc::channel(OUTBOX_CAPACITY);
         let waiting_bytes = Arc::new(AtomicUsize::new(0));
-        let (kick, mut kicked) = oneshot::channel();
+        let (kick, kick_receiver) = oneshot::channel();
+        let mut kicked = Kicked(Some(kick_receiver));
         let user_id = self.user_id;
         let user_handle = UserHandle {
             conn_id: self.conn_id,
@@ -973,37 +628,40 @@ impl UserSession {
             .await
             .is_err()
         {
-            let close = self.session.close(server_gone());
-            let _ = tokio::time::timeout(CLOSE_TIMEOUT, close).await;
+            self.close(msg_stream, Ending::Close(Some(server_gone())))
+                .await;
             return;
         }
 
-        let mut last_heartbeat = Instant::now();
+        // ANCHOR: liveness
+        // Fix: pings sent since the client's last pong. A client is judged by
+        // the pings it leaves unanswered, not by the clock, so that a server
+        // that was paused does not take its clients for dead when it resumes.
+        // Only a pong counts: a client that sends but does not read, and so
+        // never sees the ping, is not there for the chat.
+        let mut unanswered = 0;
+        // Whether the client sent a line since the last heartbeat.
+        let mut chatted = false;
+        // ANCHOR_END: liveness
         let mut batch = Vec::with_capacity(WRITE_BATCH);
 
         // Not `biased`: a random start keeps a busy client from starving the
         // queue and a busy queue from starving the client.
-        let reason = 'session: loop {
+        let ending = 'session: loop {
             tokio::select! {
                 // Cancel safe: `recv` keeps its state in the stream, not the future.
                 msg = msg_stream.recv() => {
                     let msg = match msg {
                         Some(Ok(msg)) => msg,
-                        Some(Err(err)) if is_too_big(&err) => {
-                            break Some((CloseCode::Size, TOO_BIG).into());
-                        }
-                        // Fix: a protocol error ends the session.
-                        Some(Err(err)) => {
-                            log::warn!("user {user_id}: WebSocket error: {err}");
-                            break Some(CloseCode::Protocol.into());
-                        }
+                        // Fix: a frame that cannot be taken ends the session,
+                        // with the close code it deserves.
+                        Some(Err(err)) => break Ending::Close(Some(refusal(&err))),
                         // The client's stream ended: the connection is gone.
-                        None => break None,
+                        None => break Ending::Close(None),
                     };
-                    // Fix: any frame is a sign of life, not only ping and pong.
-                    last_heartbeat = Instant::now();
                     match msg {
                         AggregatedMessage::Text(text) => {
+                            chatted = true;
                             // Fix: a user who sends too fast is refused, warned once,
                             // and closed if it keeps going; the others never wait.
                             let admit = match &mut self.limiter {
@@ -1016,37 +674,39 @@ impl UserSession {
                                 Admit::Refuse { warn: true } => {
                                     let warning = self.limiter.as_ref().map(Limiter::warning);
                                     let text = self.session.text(warning.unwrap_or_default());
-                                    if let Err(reason) = write_or_kicked(text, &mut kicked).await {
-                                        break reason;
+                                    if let Err(ending) = write(text, &mut kicked).await {
+                                        break ending;
                                     }
                                     continue;
                                 }
-                                Admit::Close => break Some((CloseCode::Policy, TOO_FAST).into()),
+                                Admit::Close => {
+                                    break Ending::Close(Some((CloseCode::Policy, TOO_FAST).into()));
+                                }
                             }
-                            let sent = self
+                            // Fix: no `unwrap`. A server that is gone is shutting
+                            // down, and has closed the queue, whose end says so
+                            // once the lines in it are written.
+                            let _ = self
                                 .ws_server_sender
                                 .send(UserMessage {
                                     user_id,
                                     user_message: text.to_string(),
                                 })
                                 .await;
-                            // Fix: no `unwrap`; the server is gone only when shutting down.
-                            if sent.is_err() {
-                                break server_gone();
-                            }
                         }
                         AggregatedMessage::Ping(bytes) => {
                             let pong = self.session.pong(&bytes);
-                            if let Err(reason) = write_or_kicked(pong, &mut kicked).await {
-                                break reason;
+                            if let Err(ending) = write(pong, &mut kicked).await {
+                                break ending;
                             }
                         }
-                        AggregatedMessage::Pong(_) => {}
+                        // Fix: it answers every ping before it.
+                        AggregatedMessage::Pong(_) => unanswered = 0,
                         // Fix: answered with the client's own reason, or none.
-                        AggregatedMessage::Close(reason) => break reason,
+                        AggregatedMessage::Close(reason) => break Ending::Close(reason),
                         // Fix: refused with a reason instead of silently dropped.
                         AggregatedMessage::Binary(_) => {
-                            break Some((CloseCode::Unsupported, TEXT_ONLY).into());
+                            break Ending::Close(Some((CloseCode::Unsupported, TEXT_ONLY).into()));
                         }
                     }
                 }
@@ -1056,32 +716,38 @@ impl UserSession {
                 // out before the loop looks at the client again.
                 received = session_receiver.recv_many(&mut batch, WRITE_BATCH) => {
                     if received == 0 {
-                        // The server has dropped this user's sender: it kicked
-                        // the user, and sent the reason before dropping it.
-                        break kick_reason((&mut kicked).await);
+                        // The server has closed this user's queue, after a
+                        // kick or to shut down; everything queued is written.
+                        break Ending::Close(Some(kicked.reason()));
                     }
                     let bytes: usize = batch.iter().map(Outgoing::len).sum();
                     waiting_bytes.fetch_sub(bytes, Ordering::Relaxed);
                     for outgoing in batch.drain(..) {
-                        // The writes are not cancel safe, but only the kick
-                        // cancels them, and then the session is ending anyway.
                         let written = match outgoing {
                             Outgoing::Text(msg) => {
-                                write_or_kicked(self.session.text(msg), &mut kicked).await
+                                write(self.session.text(msg), &mut kicked).await
                             }
                             // ANCHOR: heartbeat-check
                             Outgoing::Heartbeat => {
-                                if last_heartbeat.elapsed() > CLIENT_TIMEOUT {
-                                    log::info!("user {user_id}: no sign of life for {CLIENT_TIMEOUT:?}, dropping");
-                                    break 'session Some((CloseCode::Policy, NO_SIGN_OF_LIFE).into());
+                                if unanswered >= MISSED_PINGS {
+                                    log::info!("user {user_id}: {NO_ANSWER}; dropping");
+                                    break 'session Ending::Close(Some((CloseCode::Policy, NO_ANSWER).into()));
                                 }
-                                write_or_kicked(self.session.ping(b""), &mut kicked).await
+                                // Fix: a client that chats is plainly there. A
+                                // ping would make it answer between two of its
+                                // lines, and a client with Nagle's algorithm on
+                                // then holds its next line for tens of ms.
+                                if std::mem::take(&mut chatted) {
+                                    continue;
+                                }
+                                unanswered += 1;
+                                write(self.session.ping(b""), &mut kicked).await
                             }
                             // ANCHOR_END: heartbeat-check
                         };
-                        if let Err(reason) = written {
+                        if let Err(ending) = written {
                             // Out of the session's loop, not only this `for`.
-                            break 'session reason;
+                            break 'session ending;
                         }
                     }
                 }
@@ -1097,11 +763,39 @@ impl UserSession {
                 conn_id: self.conn_id,
             })
             .await;
-        // Fix: a client that does not read cannot hold the session here.
-        let _ = tokio::time::timeout(CLOSE_TIMEOUT, self.session.close(reason)).await;
+        self.close(msg_stream, ending).await;
         // ANCHOR_END: session-ends
     }
     // ANCHOR_END: session-run
+
+    // ANCHOR: close
+    /// Fix: the end of a session is not the end of its connection: actix-ws
+    /// keeps the connection until the client has taken every frame written
+    /// to it, so a client that stopped reading would keep it, and its bytes,
+    /// for as long as it likes. The client gets `WRITE_TIMEOUT` to take the
+    /// close frame and what is before it; then the connection is cut.
+    async fn close(self, mut msg_stream: AggregatedMessageStream, ending: Ending) {
+        let taken = match ending {
+            Ending::Stalled => false,
+            Ending::Close(reason) => {
+                let session = self.session;
+                let closed = async {
+                    let _ = session.close(reason).await;
+                    // The stream ends once actix-http has pulled the close
+                    // frame, or the client has gone. A stream that failed
+                    // (a frame that broke the protocol) fails again each
+                    // time: it is read no more.
+                    while let Some(Ok(_)) = msg_stream.recv().await {}
+                };
+                tokio::time::timeout(WRITE_TIMEOUT, closed).await.is_ok()
+            }
+        };
+        if !taken {
+            log::info!("user {}: {NOT_READING}", self.user_id);
+            self.cut.cut();
+        }
+    }
+    // ANCHOR_END: close
 }
 
 // ANCHOR: uid
@@ -1120,62 +814,25 @@ fn get_uid(req: &HttpRequest) -> Option<i32> {
 }
 // ANCHOR_END: uid
 
-// ANCHOR: origin
-/// Origins other than the server's own whose pages may open the chat, from
-/// `ALLOWED_ORIGINS` (comma-separated, such as `https://chat.example`).
-#[derive(Clone)]
-struct AllowedOrigins(Arc<[String]>);
-
-/// The body of the 403 for a page from another site.
-const FOREIGN_ORIGIN: &str = "this chat accepts WebSockets from its own pages only";
-
-impl AllowedOrigins {
-    fn from_env() -> Self {
-        Self::parse(&std::env::var("ALLOWED_ORIGINS").unwrap_or_default())
-    }
-
-    fn parse(list: &str) -> Self {
-        let origins: Vec<String> = list
-            .split(',')
-            .map(|origin| origin.trim().trim_end_matches('/').to_string())
-            .filter(|origin| !origin.is_empty())
-            .collect();
-        Self(origins.into())
-    }
-
-    /// Fix: a browser sends the `Origin` of the page that opens a WebSocket,
-    /// and nothing else stops a page on any site from opening this chat with
-    /// a uid of its choosing. The server's own pages, and the origins listed
-    /// in `ALLOWED_ORIGINS`, may; a client that sends no `Origin` is not a
-    /// browser page, and may too.
-    fn allow(&self, req: &HttpRequest) -> bool {
-        let Some(origin) = req.headers().get(actix_web::http::header::ORIGIN) else {
-            return true;
-        };
-        let Ok(origin) = origin.to_str() else {
-            return false;
-        };
-        let own_host = req.connection_info().host().to_string();
-        let is_own = origin
-            .split_once("://")
-            .is_some_and(|(_scheme, host)| host == own_host);
-        is_own || self.0.iter().any(|allowed| allowed == origin)
-    }
-}
-// ANCHOR_END: origin
-
 // ANCHOR: chat-ws
 async fn chat_ws(
     req: HttpRequest,
     stream: web::Payload,
     session_factory: web::Data<UserSessionFactory>,
     allowed_origins: web::Data<AllowedOrigins>,
+    address_limits: web::Data<AddressLimits>,
 ) -> Result<HttpResponse, Error> {
     // Fix: refused before the upgrade, with a status a browser reports.
     if !allowed_origins.allow(&req) {
         return Ok(HttpResponse::Forbidden().body(FOREIGN_ORIGIN));
     }
     let (res, session, msg_stream) = actix_ws::handle(&req, stream)?;
+    // Fix: an address that holds or opens too many WebSockets is refused,
+    // before a session is started for it.
+    let address_slot = match address_limits.admit(req.peer_addr().map(|peer| peer.ip())) {
+        Ok(slot) => slot,
+        Err(why) => return Ok(HttpResponse::TooManyRequests().body(why)),
+    };
     let Some(uid) = get_uid(&req) else {
         // Fix: 1008 (policy) with a reason that says what to send, instead of
         // 1011 (a server error); no `unwrap` on the write.
@@ -1189,7 +846,8 @@ async fn chat_ws(
         .max_frame_size(MAX_MESSAGE_BYTES)
         .aggregate_continuations()
         .max_continuation_size(MAX_MESSAGE_BYTES);
-    let session = session_factory.create_session(uid, session);
+    let cut = Cut::of(&req);
+    let session = session_factory.create_session(uid, session, cut, address_slot);
     spawn_local(session.run(msg_stream));
 
     Ok(res)
@@ -1213,123 +871,6 @@ async fn index() -> HttpResponse {
         .body(INDEX_HTML)
 }
 // ANCHOR_END: index
-
-// ANCHOR: link
-/// Scale-out: the two connections a node keeps to Redis. A connection that
-/// has subscribed may only listen, so publishing needs another.
-struct RedisLink {
-    client: redis::Client,
-    subscription: redis::aio::PubSubStream,
-    publisher: redis::aio::MultiplexedConnection,
-}
-
-impl RedisLink {
-    async fn connect(client: redis::Client) -> redis::RedisResult<Self> {
-        let mut pubsub = client.get_async_pubsub().await?;
-        pubsub.subscribe(CHANNEL).await?;
-        let publisher = client.get_multiplexed_async_connection().await?;
-        Ok(Self {
-            client,
-            subscription: pubsub.into_on_message(),
-            publisher,
-        })
-    }
-
-    /// The link task: relays envelopes both ways until Redis goes away,
-    /// then reconnects with capped exponential backoff, and so on until the
-    /// chat server stops. One task publishes everything, so each user's
-    /// messages leave in the order they were sent.
-    async fn run(
-        mut self,
-        mut outbox: mpsc::Receiver<String>,
-        ws_server_sender: mpsc::Sender<WebSocketCommands>,
-    ) {
-        use WebSocketCommands::*;
-        loop {
-            let lost = match self.relay(&mut outbox, &ws_server_sender).await {
-                Ok(()) => return,
-                Err(lost) => lost,
-            };
-            log::warn!("lost contact with Redis ({lost}); reconnecting");
-            if ws_server_sender.send(Link(false)).await.is_err() {
-                return;
-            }
-            let mut wait = RECONNECT_MIN;
-            self = loop {
-                tokio::time::sleep(wait).await;
-                match Self::connect(self.client.clone()).await {
-                    Ok(link) => break link,
-                    Err(err) => log::debug!("Redis still unreachable: {err}"),
-                }
-                wait = (wait * 2).min(RECONNECT_MAX);
-            };
-            // Whatever was queued meanwhile is dropped, as users were told.
-            while outbox.try_recv().is_ok() {}
-            log::info!("in contact with Redis again");
-            if ws_server_sender.send(Link(true)).await.is_err() {
-                return;
-            }
-        }
-    }
-
-    /// `Ok` when the chat server has stopped, `Err` when Redis went away.
-    async fn relay(
-        &mut self,
-        outbox: &mut mpsc::Receiver<String>,
-        ws_server_sender: &mpsc::Sender<WebSocketCommands>,
-    ) -> Result<(), String> {
-        loop {
-            tokio::select! {
-                heard = self.subscription.next() => {
-                    let Some(heard) = heard else {
-                        return Err("the subscription ended".to_string());
-                    };
-                    let Ok(line) = heard.get_payload::<String>() else {
-                        continue;
-                    };
-                    let Some(envelope) = Envelope::decode(&line) else {
-                        log::warn!("ignoring an envelope this node cannot read: {line:?}");
-                        continue;
-                    };
-                    let remote = WebSocketCommands::Remote(envelope);
-                    if ws_server_sender.send(remote).await.is_err() {
-                        return Ok(());
-                    }
-                }
-                line = outbox.recv() => {
-                    let Some(line) = line else {
-                        return Ok(());
-                    };
-                    redis::cmd("PUBLISH")
-                        .arg(CHANNEL)
-                        .arg(line)
-                        .query_async::<i64>(&mut self.publisher)
-                        .await
-                        .map_err(|err| err.to_string())?;
-                }
-            }
-        }
-    }
-}
-
-/// Scale-out: the link to Redis when `REDIS_URL` is set, `None` otherwise.
-/// A Redis that does not answer at start is an error: a node that started
-/// alone while its operator expected a cluster would split the chat silently.
-async fn join_cluster_from_env() -> std::io::Result<Option<RedisLink>> {
-    let Ok(url) = std::env::var("REDIS_URL") else {
-        return Ok(None);
-    };
-    let unreachable = |err: redis::RedisError| {
-        std::io::Error::new(
-            std::io::ErrorKind::ConnectionRefused,
-            format!("{REDIS_UNREACHABLE} ({url}: {err})"),
-        )
-    };
-    let client = redis::Client::open(url.as_str()).map_err(unreachable)?;
-    let link = RedisLink::connect(client).await.map_err(unreachable)?;
-    Ok(Some(link))
-}
-// ANCHOR_END: link
 
 // ANCHOR: signals
 /// Fix: the app handles SIGINT and SIGTERM itself, so that it can close every
@@ -1380,62 +921,64 @@ async fn shut_down_on_signal(
     http_server.stop(true).await;
 }
 // ANCHOR_END: signals
-
 // ANCHOR: main
 #[actix_web::main]
-async fn main() -> std::io::Result<()> {
+async fn main() -> ExitCode {
     env_logger::init_from_env(env_logger::Env::new().default_filter_or("info"));
+    // Fix: a setting that cannot be used is one plain line and status 2.
+    let settings = match Settings::from_env() {
+        Ok(settings) => settings,
+        Err(problem) => {
+            eprintln!("error: {problem}");
+            return ExitCode::from(2);
+        }
+    };
+    // Fix: so is anything else that stops the server (a port in use, say),
+    // with status 1, instead of `main` printing an error's Debug form.
+    match serve(settings).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            eprintln!("error: {err}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn serve(settings: Settings) -> std::io::Result<()> {
     let signal = shutdown_signal()?;
 
     // ANCHOR: spawn-server
     // Scale-out: with `REDIS_URL`, a cluster and its link task.
-    let link = match join_cluster_from_env().await {
-        Ok(link) => link,
-        Err(err) => {
-            log::error!("{err}");
-            std::process::exit(1);
-        }
-    };
-    let (outbox, outbox_receiver) = mpsc::channel(PUBLISH_CAPACITY);
-    let cluster = link.is_some().then(|| Cluster::new(outbox));
-    if let Some(cluster) = &cluster {
-        log::info!(
-            "node {:x}: one chat with every node on the same Redis, over pub/sub",
-            cluster.node
-        );
-    }
-    let (websocket_server, session_factory) = WebSocketServer::new(RateLimit::from_env()?, cluster);
+    let (cluster, link) = cluster::join_from_env().await?.unzip();
+    let (websocket_server, session_factory) = WebSocketServer::new(settings.rate_limit, cluster);
     let ws_server_sender = session_factory.ws_server_sender.clone();
     if let Some(link) = link {
-        spawn(link.run(outbox_receiver, ws_server_sender.clone()));
+        spawn(link.run(ws_server_sender.clone()));
     }
 
     let websocket_server = spawn(websocket_server.run());
     // ANCHOR_END: spawn-server
-    // Departure from the blog (which binds 0.0.0.0:5000): HOST and PORT may be
-    // set so that tests can start several servers on free loopback ports.
-    let host = std::env::var("HOST").unwrap_or_else(|_| "0.0.0.0".to_string());
-    // Fix: a bad PORT is an error returned from main, not a panic.
-    let port: u16 = match std::env::var("PORT") {
-        Ok(port) => port.parse().map_err(|_| {
-            std::io::Error::new(
-                std::io::ErrorKind::InvalidInput,
-                format!("PORT must be a number from 1 to 65535, not {port:?}"),
-            )
-        })?,
-        Err(_) => 5000,
-    };
-
+    let Settings {
+        host,
+        port,
+        address_limit,
+        allowed_origins,
+        ..
+    } = settings;
     log::info!("Server will be live on http://{host}:{port}");
-    let allowed_origins = AllowedOrigins::from_env();
+    let address_limits = AddressLimits::new(address_limit);
     let http_server = HttpServer::new(move || {
         App::new()
             .app_data(web::Data::new(session_factory.clone()))
             .app_data(web::Data::new(allowed_origins.clone()))
+            .app_data(web::Data::new(address_limits.clone()))
             .service(web::resource("/").route(web::get().to(index)))
             .service(web::resource("/healthcheck").route(web::get().to(healthcheck)))
             .service(web::resource("/ws").route(web::get().to(chat_ws)))
     })
+    // Fix: a handle on every connection's socket, to cut one whose client
+    // stopped reading (see `Cut`).
+    .on_connect(keep_socket)
     .workers(2)
     // Fix: on SIGTERM actix-web's own handlers would wait 30 s for open
     // WebSockets and never tell the clients; ours close them first (see `signals`).
@@ -1450,7 +993,10 @@ async fn main() -> std::io::Result<()> {
     // would close at once, but a client still sending would then get a reset
     // that can destroy the close frame and its reason before it is read (the
     // `binary-frame` scenario caught that), so the book explains the wait.
-    .bind((host.as_str(), port))?
+    .bind((host.as_str(), port))
+    .map_err(|err| {
+        std::io::Error::new(err.kind(), format!("cannot listen on {host}:{port}: {err}"))
+    })?
     .run();
     spawn(shut_down_on_signal(
         signal,
@@ -1467,292 +1013,3 @@ async fn main() -> std::io::Result<()> {
     Ok(())
 }
 // ANCHOR_END: main
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn reasons_agree_with_limits() {
-        assert_eq!(
-            TOO_SLOW,
-            format!(
-                "too slow: more than {OUTBOX_CAPACITY} messages or {} KiB were waiting",
-                OUTBOX_BYTES / 1024
-            )
-        );
-        assert_eq!(
-            TOO_BIG,
-            format!("messages are limited to {MAX_MESSAGE_BYTES} bytes")
-        );
-        assert_eq!(
-            NO_SIGN_OF_LIFE,
-            format!("no sign of life for {} s", CLIENT_TIMEOUT.as_secs())
-        );
-    }
-
-    #[test]
-    fn the_limiter_sends_a_burst_then_warns_once_then_closes() {
-        let limit = RateLimit {
-            per_sec: 1,
-            burst: 3,
-        };
-        let mut limiter = limit.buckets();
-        for _ in 0..3 {
-            assert!(matches!(limiter.admit(10), Admit::Send));
-        }
-        assert!(matches!(limiter.admit(10), Admit::Refuse { warn: true }));
-        assert!(matches!(limiter.admit(10), Admit::Refuse { warn: false }));
-        assert!(matches!(limiter.admit(10), Admit::Refuse { warn: false }));
-        assert!(matches!(limiter.admit(10), Admit::Close));
-        // A large message costs its bytes: the byte bucket holds one of the
-        // largest, and then another must wait.
-        let mut limiter = limit.buckets();
-        assert!(matches!(limiter.admit(MAX_MESSAGE_BYTES), Admit::Send));
-        assert!(matches!(
-            limiter.admit(MAX_MESSAGE_BYTES),
-            Admit::Refuse { warn: true }
-        ));
-    }
-
-    #[test]
-    fn a_bucket_refills_at_its_rate_up_to_its_burst() {
-        let mut bucket = TokenBucket::new(10.0, 2.0);
-        bucket.tokens = 0.0;
-        bucket.last -= Duration::from_millis(150);
-        bucket.refill();
-        assert!((1.4..1.7).contains(&bucket.tokens), "{}", bucket.tokens);
-        bucket.last -= Duration::from_secs(10);
-        bucket.refill();
-        assert_eq!(bucket.tokens, 2.0);
-    }
-
-    #[test]
-    fn presence_names_a_few_counts_many_and_cancels_round_trips() {
-        let mut presence = Presence::default();
-        assert!(presence.quiet());
-        assert!(presence.take_notices().is_empty());
-        assert!(presence.quiet(), "nothing was announced");
-        presence.joined(7);
-        assert_eq!(presence.take_notices(), ["[server]: user 7 joined"]);
-        assert!(!presence.quiet(), "just announced");
-        for user in [9, 3, 7] {
-            presence.joined(user);
-        }
-        presence.left(4);
-        assert_eq!(
-            presence.take_notices(),
-            ["[server]: users 3, 7 and 9 joined", "[server]: user 4 left"]
-        );
-        for user in 1..=120 {
-            presence.joined(user);
-        }
-        presence.left(120);
-        assert_eq!(presence.take_notices(), ["[server]: 119 users joined"]);
-        // Left and back, or joined and gone, within one interval: no notice.
-        presence.left(5);
-        presence.joined(5);
-        presence.joined(6);
-        presence.left(6);
-        assert!(presence.take_notices().is_empty());
-    }
-
-    #[test]
-    fn origins_own_listed_absent_and_foreign() {
-        use actix_web::test::TestRequest;
-        let allowed = AllowedOrigins::parse(" https://chat.example/ , ");
-        let from = |origin: Option<&str>| {
-            let mut req = TestRequest::default().insert_header(("host", "127.0.0.1:5000"));
-            if let Some(origin) = origin {
-                req = req.insert_header(("origin", origin));
-            }
-            allowed.allow(&req.to_http_request())
-        };
-        assert!(from(None), "a terminal client sends no Origin");
-        assert!(from(Some("http://127.0.0.1:5000")), "the server's own page");
-        assert!(
-            from(Some("https://chat.example")),
-            "listed in ALLOWED_ORIGINS"
-        );
-        assert!(!from(Some("https://elsewhere.example")));
-        assert!(
-            !from(Some("http://127.0.0.1:5001")),
-            "another port is another site"
-        );
-    }
-
-    #[test]
-    fn envelopes_survive_the_channel_and_garbage_is_refused() {
-        let kinds = [
-            Kind::Message {
-                user_id: -3,
-                text: "two  spaces, and a tail ".to_string(),
-            },
-            Kind::Message {
-                user_id: 4,
-                text: String::new(),
-            },
-            Kind::Claim {
-                user_id: 7,
-                conn_id: 12,
-            },
-            Kind::Left { user_id: 7 },
-            Kind::Heartbeat {
-                users: BTreeSet::from([1, 2, 30]),
-            },
-            Kind::Heartbeat {
-                users: BTreeSet::new(),
-            },
-        ];
-        for kind in kinds {
-            let envelope = Envelope {
-                node: 0xfeed_beef,
-                kind,
-            };
-            assert_eq!(Envelope::decode(&envelope.encode()), Some(envelope));
-        }
-        for garbage in [
-            "",
-            "zz message 1 hi",
-            "1f claim 3",
-            "1f left x",
-            "1f shout 1",
-        ] {
-            assert_eq!(Envelope::decode(garbage), None, "{garbage:?}");
-        }
-    }
-
-    /// A node with a cluster, and the outbox it publishes to.
-    fn node() -> (WebSocketServer, UserSessionFactory, mpsc::Receiver<String>) {
-        let (outbox, published) = mpsc::channel(PUBLISH_CAPACITY);
-        let (server, factory) = WebSocketServer::new(None, Some(Cluster::new(outbox)));
-        (server, factory, published)
-    }
-
-    /// A local user: its handle, its queue and its kick signal.
-    fn user(
-        conn_id: ConnId,
-    ) -> (
-        UserHandle,
-        mpsc::Receiver<Outgoing>,
-        oneshot::Receiver<CloseReason>,
-    ) {
-        let (user_sender, queue) = mpsc::channel(OUTBOX_CAPACITY);
-        let (kick, kicked) = oneshot::channel();
-        let handle = UserHandle {
-            conn_id,
-            user_sender,
-            waiting_bytes: Arc::new(AtomicUsize::new(0)),
-            kick,
-        };
-        (handle, queue, kicked)
-    }
-
-    fn from(node: NodeId, kind: Kind) -> Envelope {
-        Envelope { node, kind }
-    }
-
-    #[test]
-    fn of_two_claims_the_one_redis_delivers_last_wins() {
-        let (mut server, _factory, mut published) = node();
-        let (handle, _queue, mut kicked) = user(5);
-        server.user_connect(1, handle);
-        let claim = published.try_recv().expect("a claim was published");
-        assert!(claim.ends_with(" claim 1 5"), "{claim}");
-        // Another node's claim that Redis delivers before ours is older.
-        server.remote(from(
-            0xb,
-            Kind::Claim {
-                user_id: 1,
-                conn_id: 9,
-            },
-        ));
-        assert!(kicked.try_recv().is_err(), "our newer connection stays");
-        assert!(server.session_store.contains_key(&1));
-        // Ours comes back; a claim after it is newer, and wins.
-        let own = server.cluster.as_ref().expect("a cluster").node;
-        server.remote(from(
-            own,
-            Kind::Claim {
-                user_id: 1,
-                conn_id: 5,
-            },
-        ));
-        server.remote(from(
-            0xb,
-            Kind::Claim {
-                user_id: 1,
-                conn_id: 10,
-            },
-        ));
-        let reason = kicked.try_recv().expect("the older connection is closed");
-        assert_eq!(reason.description.as_deref(), Some(REPLACED));
-        assert!(!server.session_store.contains_key(&1));
-        assert!(
-            server.present(1),
-            "the user is still in the chat, on node b"
-        );
-    }
-
-    #[test]
-    fn a_silent_node_is_buried_unless_redis_is_away() {
-        let (mut server, _factory, _published) = node();
-        let (handle, mut queue, _kicked) = user(1);
-        server.user_connect(1, handle);
-        server.remote(from(
-            0xb,
-            Kind::Heartbeat {
-                users: BTreeSet::from([2]),
-            },
-        ));
-        server.announce_presence(true);
-        let long_ago = Instant::now() - NODE_TIMEOUT - Duration::from_secs(1);
-        let cluster = server.cluster.as_mut().expect("a cluster");
-        cluster.nodes.get_mut(&0xb).expect("node b").last_heard = long_ago;
-        // While Redis is away, silence proves nothing.
-        server.link_changed(false);
-        server.node_heartbeat();
-        assert!(server.present(2));
-        // Back in touch, node b gets a fresh timeout; past it, its users left.
-        server.link_changed(true);
-        server.node_heartbeat();
-        assert!(server.present(2));
-        let cluster = server.cluster.as_mut().expect("a cluster");
-        cluster.nodes.get_mut(&0xb).expect("node b").last_heard = long_ago;
-        server.node_heartbeat();
-        assert!(!server.present(2));
-        server.announce_presence(true);
-        let mut heard = Vec::new();
-        while let Ok(outgoing) = queue.try_recv() {
-            if let Outgoing::Text(line) = outgoing {
-                heard.push(line);
-            }
-        }
-        assert_eq!(
-            heard,
-            [
-                "[server]: user 1 joined",
-                "[server]: user 2 joined",
-                LINK_LOST,
-                LINK_BACK,
-                "[server]: user 2 left",
-            ]
-        );
-    }
-
-    #[test]
-    fn reasons_fit_a_close_frame() {
-        for reason in [
-            TOO_FAST,
-            UID_REQUIRED,
-            REPLACED,
-            TOO_SLOW,
-            TOO_BIG,
-            TEXT_ONLY,
-            NO_SIGN_OF_LIFE,
-            SHUTTING_DOWN,
-        ] {
-            assert!(reason.len() <= 123, "{reason:?} is too long");
-        }
-    }
-}

@@ -1,0 +1,597 @@
+//! Unit tests of checkpoint 5: part4's, and the cluster's. What the
+//! scenarios cannot reach from outside, or would need minutes of real time
+//! to show. Time is passed in (`..._at(now)`), so nothing here sleeps.
+
+use super::*;
+use cluster::{Kind, LINK_BACK, LINK_LOST, NODE_TIMEOUT, NodeId, PUBLISH_CAPACITY};
+use guards::{AddressLimit, AddressLimits};
+use std::net::{IpAddr, Ipv4Addr};
+
+#[test]
+fn reasons_agree_with_limits() {
+    assert_eq!(
+        TOO_SLOW,
+        format!(
+            "too slow: more than {OUTBOX_CAPACITY} messages or {} KiB were waiting",
+            OUTBOX_BYTES / 1024
+        )
+    );
+    assert_eq!(
+        TOO_BIG,
+        format!("messages are limited to {MAX_MESSAGE_BYTES} bytes")
+    );
+    assert_eq!(NO_ANSWER, format!("no answer to {MISSED_PINGS} pings"));
+    assert!(NOT_READING.contains(&format!("waited {} s", WRITE_TIMEOUT.as_secs())));
+}
+
+#[test]
+fn reasons_fit_a_close_frame() {
+    for reason in [
+        TOO_FAST,
+        UID_REQUIRED,
+        REPLACED,
+        TOO_SLOW,
+        TOO_BIG,
+        TEXT_ONLY,
+        NOT_UTF8,
+        BAD_FRAME,
+        NO_ANSWER,
+        SHUTTING_DOWN,
+    ] {
+        assert!(reason.len() <= 123, "{reason:?} is too long");
+    }
+}
+
+/// A user's handle for the server, and the session's end of its queue.
+fn user(conn_id: ConnId) -> (UserHandle, mpsc::Receiver<Outgoing>) {
+    let (user_sender, queue) = mpsc::channel(OUTBOX_CAPACITY);
+    let (kick, _kicked) = oneshot::channel();
+    let handle = UserHandle {
+        conn_id,
+        user_sender,
+        waiting_bytes: Arc::new(AtomicUsize::new(0)),
+        kick,
+    };
+    (handle, queue)
+}
+
+#[test]
+fn a_heartbeat_reaches_every_queue_with_room_and_drops_nobody() {
+    let (mut server, _factory) = WebSocketServer::new(None, None);
+    let (idle, mut idle_queue) = user(1);
+    let (behind, mut behind_queue) = user(2);
+    for _ in 0..OUTBOX_CAPACITY {
+        let line = Outgoing::Text(ByteString::from_static("x"));
+        behind
+            .user_sender
+            .try_send(line)
+            .expect("room in the queue");
+    }
+    server.session_store.insert(1, idle);
+    server.session_store.insert(2, behind);
+    server.heartbeat();
+    assert!(matches!(idle_queue.try_recv(), Ok(Outgoing::Heartbeat)));
+    assert!(idle_queue.try_recv().is_err(), "one heartbeat, no more");
+    assert_eq!(server.session_store.len(), 2, "a full queue is not dropped");
+    let mut behind_items = 0;
+    while let Ok(outgoing) = behind_queue.try_recv() {
+        assert!(
+            matches!(outgoing, Outgoing::Text(_)),
+            "no room, no heartbeat"
+        );
+        behind_items += 1;
+    }
+    assert_eq!(behind_items, OUTBOX_CAPACITY);
+    assert_eq!(Outgoing::Heartbeat.len(), 0, "costs no bytes");
+}
+
+#[test]
+fn a_kick_says_why_and_a_server_gone_says_1001() {
+    let (kick, receiver) = oneshot::channel();
+    let mut kicked = Kicked(Some(receiver));
+    kick.send((CloseCode::Policy, REPLACED).into())
+        .expect("the receiver is there");
+    assert_eq!(kicked.reason(), (CloseCode::Policy, REPLACED).into());
+
+    let (kick, receiver) = oneshot::channel::<CloseReason>();
+    let mut kicked = Kicked(Some(receiver));
+    drop(kick);
+    assert_eq!(kicked.reason(), (CloseCode::Away, SHUTTING_DOWN).into());
+}
+
+#[test]
+fn each_protocol_error_gets_its_close_code() {
+    use std::io::{Error as IoError, ErrorKind};
+    let code = |err: ProtocolError| refusal(&err).code;
+    assert_eq!(code(ProtocolError::Overflow), CloseCode::Size);
+    let too_long = IoError::other("Exceeded maximum continuation size");
+    assert_eq!(code(ProtocolError::Io(too_long)), CloseCode::Size);
+    let not_utf8 = IoError::new(ErrorKind::InvalidData, "invalid utf-8");
+    assert_eq!(code(ProtocolError::Io(not_utf8)), CloseCode::Invalid);
+    assert_eq!(code(ProtocolError::UnmaskedFrame), CloseCode::Protocol);
+    let reset = IoError::new(ErrorKind::ConnectionReset, "reset");
+    assert_eq!(code(ProtocolError::Io(reset)), CloseCode::Protocol);
+}
+
+/// A limiter for uid 1 with these limits, on a fresh table, and the clock it starts at.
+fn user_limiter(per_sec: u32, burst: u32) -> (Limiter, UserLimits, Arc<Stalls>, Instant) {
+    let start = Instant::now();
+    let stalls = Arc::new(Stalls::new(start));
+    let limits = UserLimits::new(RateLimit { per_sec, burst }, Arc::clone(&stalls));
+    (limits.limiter(1), limits, stalls, start)
+}
+
+/// The server's heartbeats from `from` to `to`, on time.
+fn beat_until(stalls: &Stalls, from: Instant, to: Instant) {
+    let mut beat = from;
+    while beat < to {
+        beat = (beat + HEARTBEAT_INTERVAL).min(to);
+        stalls.beat(beat);
+    }
+}
+
+#[test]
+fn the_limiter_sends_a_burst_then_warns_once_then_closes() {
+    let (mut limiter, _, _, now) = user_limiter(1, 3);
+    for _ in 0..3 {
+        assert!(matches!(limiter.admit_at(10, now), Admit::Send));
+    }
+    assert!(matches!(
+        limiter.admit_at(10, now),
+        Admit::Refuse { warn: true }
+    ));
+    assert!(matches!(
+        limiter.admit_at(10, now),
+        Admit::Refuse { warn: false }
+    ));
+    assert!(matches!(
+        limiter.admit_at(10, now),
+        Admit::Refuse { warn: false }
+    ));
+    assert!(matches!(limiter.admit_at(10, now), Admit::Close));
+}
+
+#[test]
+fn bytes_are_limited_too_at_4_kib_a_message() {
+    // 10 messages a second and 20 at once: 40 KiB a second, 80 KiB at once.
+    let (mut limiter, _, _, now) = user_limiter(10, 20);
+    let big = 40 * 1024;
+    assert!(matches!(limiter.admit_at(big, now), Admit::Send));
+    assert!(matches!(limiter.admit_at(big, now), Admit::Send));
+    assert!(
+        matches!(limiter.admit_at(big, now), Admit::Refuse { warn: true }),
+        "80 KiB spent, though 18 messages are left"
+    );
+    // A second later, 40 KiB more may go, and no more.
+    let later = now + Duration::from_secs(1);
+    assert!(matches!(limiter.admit_at(big, later), Admit::Send));
+    assert!(matches!(
+        limiter.admit_at(1024, later),
+        Admit::Refuse { .. }
+    ));
+    // The largest message always fits the burst, even when the burst is small.
+    let (mut small, _, _, now) = user_limiter(1, 1);
+    assert!(matches!(
+        small.admit_at(MAX_MESSAGE_BYTES, now),
+        Admit::Send
+    ));
+}
+
+#[test]
+fn a_bucket_refills_at_its_rate_up_to_its_burst() {
+    let (mut limiter, _, stalls, now) = user_limiter(10, 2);
+    assert!(matches!(limiter.admit_at(1, now), Admit::Send));
+    assert!(matches!(limiter.admit_at(1, now), Admit::Send));
+    assert!(matches!(limiter.admit_at(1, now), Admit::Refuse { .. }));
+    // 150 ms at 10 a second earn 1.5 messages: one goes, the next does not.
+    let later = now + Duration::from_millis(150);
+    assert!(matches!(limiter.admit_at(1, later), Admit::Send));
+    assert!(matches!(limiter.admit_at(1, later), Admit::Refuse { .. }));
+    // Ten idle seconds (the server beating all along) fill the bucket to its
+    // burst, and no further.
+    let much_later = later + Duration::from_secs(10);
+    beat_until(&stalls, later, much_later);
+    assert!(matches!(limiter.admit_at(1, much_later), Admit::Send));
+    assert!(matches!(limiter.admit_at(1, much_later), Admit::Send));
+    assert!(matches!(
+        limiter.admit_at(1, much_later),
+        Admit::Refuse { .. }
+    ));
+}
+
+#[test]
+fn reconnecting_does_not_refill_a_users_buckets() {
+    let (mut first, limits, _, now) = user_limiter(10, 20);
+    for _ in 0..20 {
+        assert!(matches!(first.admit_at(1, now), Admit::Send));
+    }
+    // The same uid on a new connection finds the buckets empty.
+    let mut again = limits.limiter(1);
+    assert!(matches!(
+        again.admit_at(1, now),
+        Admit::Refuse { warn: true }
+    ));
+    // Another uid has buckets of its own.
+    let mut other = limits.limiter(2);
+    assert!(matches!(other.admit_at(1, now), Admit::Send));
+}
+
+#[test]
+fn lines_that_piled_up_while_the_server_stalled_are_not_a_burst() {
+    // An honest user sends 10 lines a second, the most it may.
+    let (mut limiter, _, stalls, start) = user_limiter(10, 20);
+    let mut now = start;
+    for _ in 0..20 {
+        assert!(matches!(limiter.admit_at(1, now), Admit::Send));
+        now += Duration::from_millis(100);
+    }
+    // The server is paused for 10 s; the 100 lines sent meanwhile are read
+    // at once when it resumes, before its heartbeat has caught up.
+    now += Duration::from_secs(10);
+    for line in 0..100 {
+        assert!(
+            matches!(limiter.admit_at(1, now), Admit::Send),
+            "line {line} of the backlog was refused"
+        );
+    }
+    // A flood right after is still refused: the credit was the stall's only.
+    stalls.beat(now);
+    let refused = (0..60)
+        .filter(|_| !matches!(limiter.admit_at(1, now), Admit::Send))
+        .count();
+    assert!(refused > 0, "a burst past the stall's credit went through");
+}
+
+#[test]
+fn a_late_heartbeat_counts_as_a_stall_and_a_punctual_one_does_not() {
+    let start = Instant::now();
+    let stalls = Stalls::new(start);
+    let on_time = start + HEARTBEAT_INTERVAL + Duration::from_millis(20);
+    stalls.beat(on_time);
+    assert_eq!(stalls.total(on_time), Duration::ZERO);
+    // Before the next beat, a stall is already counted from the last beat.
+    let paused = on_time + Duration::from_secs(10);
+    assert_eq!(stalls.total(paused), Duration::from_secs(10));
+    stalls.beat(paused);
+    assert_eq!(stalls.total(paused), Duration::from_secs(10));
+    let after = paused + HEARTBEAT_INTERVAL;
+    stalls.beat(after);
+    assert_eq!(stalls.total(after), Duration::from_secs(10));
+}
+
+#[test]
+fn an_address_may_hold_and_open_only_so_many_connections() {
+    let ip = Some(IpAddr::V4(Ipv4Addr::new(192, 0, 2, 1)));
+    let limits = AddressLimits::new(AddressLimit {
+        max_open: 3,
+        connects_per_sec: 100,
+    });
+    let now = Instant::now();
+    let slots: Vec<_> = (0..3)
+        .map(|_| limits.admit_at(ip, now).expect("room for three"))
+        .collect();
+    assert_eq!(
+        limits.admit_at(ip, now).err().as_deref(),
+        Some("too many connections from your address: at most 3 at once")
+    );
+    let other = Some(IpAddr::V4(Ipv4Addr::new(192, 0, 2, 2)));
+    assert!(limits.admit_at(other, now).is_ok(), "another address");
+    drop(slots);
+    assert!(limits.admit_at(ip, now).is_ok(), "closed ones free places");
+
+    let limits = AddressLimits::new(AddressLimit {
+        max_open: 0,
+        connects_per_sec: 2,
+    });
+    let opened = (0..10)
+        .filter_map(|_| limits.admit_at(ip, now).ok())
+        .collect::<Vec<_>>();
+    assert_eq!(opened.len(), 4, "twice the rate at once");
+    assert_eq!(
+        limits.admit_at(ip, now).err().as_deref(),
+        Some("too many new connections from your address: at most 2 a second")
+    );
+    assert!(limits.admit_at(ip, now + Duration::from_secs(1)).is_ok());
+
+    let unlimited = AddressLimits::new(AddressLimit {
+        max_open: 0,
+        connects_per_sec: 0,
+    });
+    assert!((0..1000).all(|_| unlimited.admit_at(ip, now).is_ok()));
+}
+
+#[test]
+fn every_setting_is_checked_and_explained_in_one_line() {
+    let with = |name: &'static str, value: &'static str| {
+        move |var: &str| Ok((var == name).then(|| value.to_string()))
+    };
+    let refused = |name, value| match Settings::read(with(name, value)) {
+        Ok(_) => panic!("{name}={value} was accepted"),
+        Err(line) => line,
+    };
+    for (name, value, line) in [
+        (
+            "PORT",
+            "abc",
+            "PORT must be a number from 1 to 65535, not \"abc\"",
+        ),
+        (
+            "PORT",
+            "70000",
+            "PORT must be a number from 1 to 65535, not \"70000\"",
+        ),
+        (
+            "PORT",
+            "0",
+            "PORT must be a number from 1 to 65535, not \"0\"",
+        ),
+        (
+            "RATE_LIMIT_PER_SEC",
+            "fast",
+            "RATE_LIMIT_PER_SEC must be a whole number (0 turns the limit off), not \"fast\"",
+        ),
+        (
+            "RATE_LIMIT_BURST",
+            "0",
+            "RATE_LIMIT_BURST must be a whole number from 1, not \"0\"",
+        ),
+        (
+            "ADDRESS_MAX_CONNECTIONS",
+            "-1",
+            "ADDRESS_MAX_CONNECTIONS must be a whole number (0: no limit), not \"-1\"",
+        ),
+        (
+            "ADDRESS_CONNECTS_PER_SEC",
+            "lots",
+            "ADDRESS_CONNECTS_PER_SEC must be a whole number (0: no limit), not \"lots\"",
+        ),
+        (
+            "ALLOWED_ORIGINS",
+            "chat.example",
+            "ALLOWED_ORIGINS must list origins such as https://chat.example, separated by \
+             commas; \"chat.example\" is not one",
+        ),
+    ] {
+        let said = refused(name, value);
+        assert_eq!(said, line);
+        assert!(!said.contains('\n'));
+    }
+    let defaults = Settings::read(|_| Ok(None)).expect("the defaults are fine");
+    assert_eq!((defaults.host.as_str(), defaults.port), ("127.0.0.1", 5000));
+    assert!(defaults.rate_limit.is_some());
+    let unlimited = Settings::read(with("RATE_LIMIT_PER_SEC", "0")).expect("0 is fine");
+    assert!(unlimited.rate_limit.is_none());
+    let not_unicode = Settings::read(|name: &str| {
+        if name == "PORT" {
+            Err("PORT is not valid UTF-8".to_string())
+        } else {
+            Ok(None)
+        }
+    });
+    assert_eq!(
+        not_unicode.err().as_deref(),
+        Some("PORT is not valid UTF-8")
+    );
+}
+
+#[test]
+fn origins_own_listed_absent_foreign_and_rebound() {
+    use actix_web::test::TestRequest;
+    let settings = Settings::read(|name: &str| {
+        Ok((name == "ALLOWED_ORIGINS").then(|| " https://chat.example/ , ".to_string()))
+    })
+    .expect("a listed origin");
+    let allowed = settings.allowed_origins;
+    let from = |host: &str, origin: Option<&str>| {
+        let mut req = TestRequest::default().insert_header(("host", host));
+        if let Some(origin) = origin {
+            req = req.insert_header(("origin", origin));
+        }
+        allowed.allow(&req.to_http_request())
+    };
+    assert!(
+        from("127.0.0.1:5000", None),
+        "a terminal client sends no Origin"
+    );
+    assert!(from("127.0.0.1:5000", Some("http://127.0.0.1:5000")));
+    assert!(from("localhost:5000", Some("http://localhost:5000")));
+    assert!(from("chat.example", Some("https://chat.example")));
+    assert!(!from("127.0.0.1:5000", Some("https://elsewhere.example")));
+    assert!(
+        !from("127.0.0.1:5000", Some("http://127.0.0.1:5001")),
+        "another port is another site"
+    );
+    assert!(
+        !from("rebound.example:5000", Some("http://rebound.example:5000")),
+        "a name pointed at this machine is not its own"
+    );
+}
+
+#[test]
+fn presence_names_a_few_counts_many_and_cancels_round_trips() {
+    let mut presence = Presence::default();
+    assert!(presence.quiet());
+    assert!(presence.take_notices().is_empty());
+    assert!(presence.quiet(), "nothing was announced");
+    presence.joined(7);
+    assert_eq!(presence.take_notices(), ["[server]: user 7 joined"]);
+    assert!(!presence.quiet(), "just announced");
+    for user in [9, 3, 7] {
+        presence.joined(user);
+    }
+    presence.left(4);
+    assert_eq!(
+        presence.take_notices(),
+        ["[server]: users 3, 7 and 9 joined", "[server]: user 4 left"]
+    );
+    for user in 1..=120 {
+        presence.joined(user);
+    }
+    presence.left(120);
+    assert_eq!(presence.take_notices(), ["[server]: 119 users joined"]);
+    // Left and back, or joined and gone, within one interval: no notice.
+    presence.left(5);
+    presence.joined(5);
+    presence.joined(6);
+    presence.left(6);
+    assert!(presence.take_notices().is_empty());
+}
+
+#[test]
+fn envelopes_survive_the_channel_and_garbage_is_refused() {
+    let kinds = [
+        Kind::Message {
+            user_id: -3,
+            text: "two  spaces, and a tail ".to_string(),
+        },
+        Kind::Message {
+            user_id: 4,
+            text: String::new(),
+        },
+        Kind::Claim {
+            user_id: 7,
+            conn_id: 12,
+        },
+        Kind::Left { user_id: 7 },
+        Kind::Heartbeat {
+            users: BTreeSet::from([1, 2, 30]),
+        },
+        Kind::Heartbeat {
+            users: BTreeSet::new(),
+        },
+    ];
+    for kind in kinds {
+        let envelope = Envelope {
+            node: 0xfeed_beef,
+            kind,
+        };
+        assert_eq!(Envelope::decode(&envelope.encode()), Some(envelope));
+    }
+    for garbage in [
+        "",
+        "zz message 1 hi",
+        "1f claim 3",
+        "1f left x",
+        "1f shout 1",
+    ] {
+        assert_eq!(Envelope::decode(garbage), None, "{garbage:?}");
+    }
+}
+
+/// A node with a cluster, and the outbox it publishes to.
+fn node() -> (WebSocketServer, UserSessionFactory, mpsc::Receiver<String>) {
+    let (outbox, published) = mpsc::channel(PUBLISH_CAPACITY);
+    let (server, factory) = WebSocketServer::new(None, Some(Cluster::new(outbox)));
+    (server, factory, published)
+}
+
+/// A local user: its handle, its queue and its kick signal.
+fn local_user(
+    conn_id: ConnId,
+) -> (
+    UserHandle,
+    mpsc::Receiver<Outgoing>,
+    oneshot::Receiver<CloseReason>,
+) {
+    let (user_sender, queue) = mpsc::channel(OUTBOX_CAPACITY);
+    let (kick, kicked) = oneshot::channel();
+    let handle = UserHandle {
+        conn_id,
+        user_sender,
+        waiting_bytes: Arc::new(AtomicUsize::new(0)),
+        kick,
+    };
+    (handle, queue, kicked)
+}
+
+fn from(node: NodeId, kind: Kind) -> Envelope {
+    Envelope { node, kind }
+}
+
+#[test]
+fn of_two_claims_the_one_redis_delivers_last_wins() {
+    let (mut server, _factory, mut published) = node();
+    let (handle, _queue, mut kicked) = local_user(5);
+    server.user_connect(1, handle);
+    let claim = published.try_recv().expect("a claim was published");
+    assert!(claim.ends_with(" claim 1 5"), "{claim}");
+    // Another node's claim that Redis delivers before ours is older.
+    server.remote(from(
+        0xb,
+        Kind::Claim {
+            user_id: 1,
+            conn_id: 9,
+        },
+    ));
+    assert!(kicked.try_recv().is_err(), "our newer connection stays");
+    assert!(server.session_store.contains_key(&1));
+    // Ours comes back; a claim after it is newer, and wins.
+    let own = server.cluster.as_ref().expect("a cluster").node;
+    server.remote(from(
+        own,
+        Kind::Claim {
+            user_id: 1,
+            conn_id: 5,
+        },
+    ));
+    server.remote(from(
+        0xb,
+        Kind::Claim {
+            user_id: 1,
+            conn_id: 10,
+        },
+    ));
+    let reason = kicked.try_recv().expect("the older connection is closed");
+    assert_eq!(reason.description.as_deref(), Some(REPLACED));
+    assert!(!server.session_store.contains_key(&1));
+    assert!(
+        server.present(1),
+        "the user is still in the chat, on node b"
+    );
+}
+
+#[test]
+fn a_silent_node_is_buried_unless_redis_is_away() {
+    let (mut server, _factory, _published) = node();
+    let (handle, mut queue, _kicked) = local_user(1);
+    server.user_connect(1, handle);
+    server.remote(from(
+        0xb,
+        Kind::Heartbeat {
+            users: BTreeSet::from([2]),
+        },
+    ));
+    server.announce_presence(true);
+    let long_ago = Instant::now() - NODE_TIMEOUT - Duration::from_secs(1);
+    let cluster = server.cluster.as_mut().expect("a cluster");
+    cluster.nodes.get_mut(&0xb).expect("node b").last_heard = long_ago;
+    // While Redis is away, silence proves nothing.
+    server.link_changed(false);
+    server.node_heartbeat();
+    assert!(server.present(2));
+    // Back in touch, node b gets a fresh timeout; past it, its users left.
+    server.link_changed(true);
+    server.node_heartbeat();
+    assert!(server.present(2));
+    let cluster = server.cluster.as_mut().expect("a cluster");
+    cluster.nodes.get_mut(&0xb).expect("node b").last_heard = long_ago;
+    server.node_heartbeat();
+    assert!(!server.present(2));
+    server.announce_presence(true);
+    let mut heard = Vec::new();
+    while let Ok(outgoing) = queue.try_recv() {
+        if let Outgoing::Text(line) = outgoing {
+            heard.push(line);
+        }
+    }
+    assert_eq!(
+        heard,
+        [
+            "[server]: user 1 joined",
+            "[server]: user 2 joined",
+            LINK_LOST,
+            LINK_BACK,
+            "[server]: user 2 left",
+        ]
+    );
+}
