@@ -1,7 +1,7 @@
 //! `loadgen chat`: clients receiving what senders send at a fixed rate or
 //! flat out, with the latency of every delivery and the server's cost.
 
-use crate::crowd::{Crowd, Received, timed_line};
+use crate::crowd::{Crowd, Received, client_kind, connect, timed_line};
 use anyhow::{Context, Result};
 use hdrhistogram::Histogram;
 use serde_json::json;
@@ -27,6 +27,9 @@ pub struct Plan {
     /// Processes of the server forming one chat over a private Redis
     /// (part 5); 1 runs the server alone, without Redis.
     pub nodes: usize,
+    /// Whether every client sets TCP_NODELAY (as browsers do) or leaves
+    /// Nagle's algorithm on (as most other clients do).
+    pub nodelay: bool,
 }
 
 /// The servers of a run: one alone, or several nodes and their Redis.
@@ -37,8 +40,8 @@ struct Fleet {
 
 impl Fleet {
     async fn start(bin: &std::path::Path, nodes: usize) -> Result<Fleet> {
-        // The input rate limit of part 4 would refuse a benchmark's senders.
-        let mut env = vec![("RATE_LIMIT_PER_SEC", "0".to_string())];
+        // Part 4's limits would refuse a benchmark's senders and crowds.
+        let mut env: Vec<(&str, String)> = lifted().map(|(k, v)| (k, v.to_string())).collect();
         let redis = if nodes > 1 {
             let redis = RedisServer::start().await?;
             env.push(("REDIS_URL", redis.url()));
@@ -90,7 +93,8 @@ pub async fn run(bin: &std::path::Path, plan: &Plan) -> Result<serde_json::Value
     let mut first_uid = 1;
     for (index, url) in urls.iter().enumerate() {
         let size = plan.clients / urls.len() + usize::from(index < plan.clients % urls.len());
-        crowds.push(Crowd::connect(url, size, first_uid, plan.in_flight, base).await?);
+        crowds
+            .push(Crowd::connect(url, size, first_uid, plan.in_flight, base, plan.nodelay).await?);
         first_uid += size as u64;
     }
     let mut probers = Vec::new();
@@ -116,7 +120,7 @@ pub async fn run(bin: &std::path::Path, plan: &Plan) -> Result<serde_json::Value
     let mut senders = Vec::new();
     for index in 0..plan.senders {
         let url = &urls[index % urls.len()];
-        let client = Client::connect(url, &(1_000_000 + index).to_string()).await?;
+        let client = connect(url, &(1_000_000 + index).to_string(), plan.nodelay).await?;
         senders.push(tokio::spawn(send(client, per_sender, plan.secs, base)));
     }
     let progress = tokio::spawn(show_progress(delivered.clone()));
@@ -160,6 +164,7 @@ pub async fn run(bin: &std::path::Path, plan: &Plan) -> Result<serde_json::Value
     drop((kept, probers));
     let mut figures = summarise(plan, &received, sent, sending, elapsed, cpu, rss);
     figures["nodes"] = json!(plan.nodes.max(1));
+    figures["client"] = json!(client_kind(plan.nodelay));
     let deliveries = figures["deliveries"].as_f64().unwrap_or(0.0).max(1.0);
     figures["redis_cpu_us_per_delivery"] = json!(redis_cpu.as_secs_f64() * 1e6 / deliveries);
     figures["senders_ended"] = json!(senders_ended);
@@ -295,11 +300,13 @@ pub async fn idle(
     clients: usize,
     in_flight: usize,
 ) -> Result<serde_json::Value> {
-    let server = Server::start_with(bin, &[("RATE_LIMIT_PER_SEC", "0")]).await?;
+    let env: Vec<(&str, &str)> = lifted().collect();
+    let server = Server::start_with(bin, &env).await?;
     let pid = server.pid()?;
     let url = server.ws_url();
     let before = rss_bytes(pid)?;
-    let mut crowd = Crowd::connect(&url, clients, 1, in_flight, Instant::now()).await?;
+    // Idle clients write nothing, so Nagle's algorithm cannot matter here.
+    let mut crowd = Crowd::connect(&url, clients, 1, in_flight, Instant::now(), true).await?;
     let _prober = crowd.sync(&url, 0).await?;
     let after = rss_bytes(pid)?;
     crowd.dismiss().await?;
@@ -308,4 +315,13 @@ pub async fn idle(
         "kib_per_connection": after.saturating_sub(before) as f64 / 1024.0 / clients as f64,
         "machine": crate::machine(),
     }))
+}
+
+/// The settings that lift every limit of part 4 (the other servers ignore
+/// them): a benchmark sends and connects faster than any person.
+pub fn lifted() -> impl Iterator<Item = (&'static str, &'static str)> {
+    testkit::scenarios::Lift::ALL
+        .iter()
+        .flat_map(|lift| lift.env())
+        .copied()
 }

@@ -29,6 +29,23 @@ pub struct Crowd {
     pub delivered: Arc<AtomicU64>,
     /// How many clients there are.
     pub size: usize,
+    /// Whether its clients, and its prober, set TCP_NODELAY.
+    nodelay: bool,
+}
+
+/// Connects as `uid` with TCP_NODELAY, as browsers set it, or with Nagle's
+/// algorithm on, as most clients that are not browsers leave it.
+pub async fn connect(url: &str, uid: &str, nodelay: bool) -> Result<Client> {
+    if nodelay {
+        Client::connect(url, uid).await
+    } else {
+        Client::connect_with_nagle(url, uid).await
+    }
+}
+
+/// The client kind as the JSON line and the summary name it.
+pub fn client_kind(nodelay: bool) -> &'static str {
+    if nodelay { "nodelay" } else { "nagle" }
 }
 
 /// The shared clock of a run: timed lines carry microseconds since it.
@@ -45,13 +62,14 @@ impl Crowd {
     /// Connects `size` clients with uids from `first_uid`, at most
     /// `in_flight` handshakes at a time (a listen backlog that drops SYNs
     /// would add a retransmission second to any server), and returns once
-    /// every one has connected.
+    /// every one has connected. `nodelay` is as in [`connect`].
     pub async fn connect(
         url: &str,
         size: usize,
         first_uid: u64,
         in_flight: usize,
         base: Instant,
+        nodelay: bool,
     ) -> Result<Crowd> {
         let gate = Arc::new(Semaphore::new(in_flight.max(1)));
         let (probed_tx, probed) = mpsc::channel::<()>(size.max(1));
@@ -65,7 +83,7 @@ impl Crowd {
             let (stop, delivered) = (stop_rx.clone(), Arc::clone(&delivered));
             tasks.spawn(async move {
                 let permit = gate.acquire_owned().await.context("the gate closed")?;
-                let client = Client::connect(&url, &uid.to_string()).await?;
+                let client = connect(&url, &uid.to_string(), nodelay).await?;
                 drop(permit);
                 let _ = connected_tx.send(()).await;
                 read(client, probed_tx, stop, delivered, base).await
@@ -87,6 +105,7 @@ impl Crowd {
             probed,
             delivered,
             size,
+            nodelay,
         })
     }
 
@@ -94,7 +113,7 @@ impl Crowd {
     /// seen one: then every session is registered and the server has caught
     /// up with the joins. Returns the prober, which stays connected.
     pub async fn sync(&mut self, url: &str, prober_uid: u64) -> Result<Client> {
-        let mut prober = Client::connect(url, &prober_uid.to_string()).await?;
+        let mut prober = connect(url, &prober_uid.to_string(), self.nodelay).await?;
         let mut reached = 0;
         let mut round = 0;
         let limit = Instant::now() + Duration::from_secs(600);

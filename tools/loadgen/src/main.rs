@@ -6,7 +6,8 @@
 //!   latency of every delivery, deliveries a second, what went missing, and
 //!   the server's CPU per delivery and memory. One JSON line on stdout, a
 //!   readable summary on stderr. With `--nodes`, several processes of the
-//!   server form one chat over a private `redis-server` (part 5).
+//!   server form one chat over a private `redis-server` (part 5). With
+//!   `--client-nodelay false` the clients leave Nagle's algorithm on.
 //! - `loadgen idle`: the server's memory per idle connection.
 //! - `loadgen join-storm`: N clients connecting at once, as after a
 //!   restart, against several servers alternated run by run.
@@ -48,6 +49,14 @@ struct Load {
     /// them. 1 runs the server alone.
     #[arg(long, default_value_t = 1)]
     nodes: usize,
+    /// Whether every client (readers, senders, probers) sets TCP_NODELAY.
+    /// true is what browsers do. false leaves Nagle's algorithm on, as most
+    /// clients that are not browsers do (a default tokio-tungstenite
+    /// connection, Python's websockets): a small frame written right after
+    /// another, such as a line after a pong, then waits for that one's ACK,
+    /// which the server may delay by up to 40 ms.
+    #[arg(long, default_value_t = true, action = clap::ArgAction::Set, value_name = "true|false")]
+    client_nodelay: bool,
 }
 
 impl Load {
@@ -60,6 +69,7 @@ impl Load {
             in_flight,
             perf,
             nodes: self.nodes,
+            nodelay: self.client_nodelay,
         }
     }
 }
@@ -305,13 +315,14 @@ async fn compare(
         spread(&per_run).0
     };
     let mut table = format!(
-        "{} clients, {} sender(s) at {} lines a second for {} s; {runs} runs, servers alternated \
-         run by run, release builds; `loadgen compare` on one machine ({}). Medians with min and \
-         max; ratios to {} are taken within each run.\n\n\
+        "{} clients, {} sender(s) at {} lines a second for {} s, {}; {runs} runs, servers \
+         alternated run by run, release builds; `loadgen compare` on one machine ({}). Medians \
+         with min and max; ratios to {} are taken within each run.\n\n\
          | server | latency p50 ms | p99 ms | server CPU µs per delivery | p50, p99, CPU ratio to {} |\n\
          | --- | --- | --- | --- | --- |\n",
         plan.clients,
         plan.senders,
+        clients_described(plan.nodelay),
         plan.rate,
         plan.secs,
         machine(),
@@ -343,13 +354,23 @@ async fn compare(
     Ok(())
 }
 
+/// The client kind in words, for the tables.
+fn clients_described(nodelay: bool) -> &'static str {
+    if nodelay {
+        "clients with TCP_NODELAY (as browsers)"
+    } else {
+        "clients with Nagle's algorithm on (as most non-browser clients)"
+    }
+}
+
 /// A readable summary of a `chat` run.
 fn readable(name: &str, f: &serde_json::Value) -> String {
     format!(
-        "{name}: {} clients, {} senders at {} lines/s for {} s: {:.0} deliveries/s, latency p50 \
-         {} us, p99 {} us, max {} us; {} missing; {:.2} us of server CPU per delivery; {} KiB \
+        "{name}: {} clients ({}), {} senders at {} lines/s for {} s: {:.0} deliveries/s, latency \
+         p50 {} us, p99 {} us, max {} us; {} missing; {:.2} us of server CPU per delivery; {} KiB \
          resident; ended early: {}",
         f["clients"],
+        f["client"].as_str().unwrap_or("unnamed kind"),
         f["senders"],
         f["rate"],
         f["secs"],

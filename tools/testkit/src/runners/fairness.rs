@@ -278,5 +278,7 @@ pub async fn reconnect_flood(run: &mut Run) -> Result<()> {
 }
 
 /// Lines the reconnecting flooder sends on each connection before it
-/// connects again: past the burst, so that each connection meets the limit.
-const PER_CONNECTION: usize = 50;
+/// connects again: more than the scenario allows in all, so that a server
+/// without a limit shows it on the first connection, and past the burst, so
+/// that every connection meets the limit.
+const PER_CONNECTION: usize = 2 * RECONNECT_MOST;
