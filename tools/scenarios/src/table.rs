@@ -865,8 +865,9 @@ pub fn row(scenario: Scenario) -> Row {
             part3: Expect::Defect {
                 label: "drops everyone",
                 why: "the heartbeat judges by the clock: after the pause every client's last \
-                      pong looks older than `CLIENT_TIMEOUT`, and every session is closed",
-                shows: list![Fact::saw("user 1", Seen::EmptyClose)],
+                      pong looks older than `CLIENT_TIMEOUT`, every session is closed, and their \
+                      senders stay in the map for the next broadcast to panic on",
+                shows: list![Fact::saw("user 1", Seen::EmptyClose), PART3_STALE_SENDER],
             },
             part4: Expect::Works(list![
                 Fact::Stayed {

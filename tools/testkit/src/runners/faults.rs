@@ -308,12 +308,20 @@ pub async fn paused_server(run: &mut Run) -> Result<()> {
         }
     }
     if let Some((who, event)) = first_gone {
-        let fact = Fact::Saw {
-            who: who.into(),
-            event: event.seen(),
-        };
-        let fact = run.crash_or(fact).await?;
-        run.check(fact, false);
+        run.saw(who, event.seen(), false);
+        // A server that dropped its users must still serve a newcomer.
+        run.step("a newcomer chats after the drops");
+        match run.join("9").await {
+            Ok(mut newcomer) => {
+                run.check_others_chat(&mut [("9", &mut newcomer)], false)
+                    .await?;
+            }
+            Err(err) => {
+                run.figure(format!("the newcomer could not join: {err:#}"));
+                let fact = run.crash_or(Fact::OthersUnserved).await?;
+                run.check(fact, false);
+            }
+        }
         return Ok(());
     }
     run.check(
