@@ -34,12 +34,15 @@ pub struct ChatRun {
     pub rate: u64,
     /// Seconds of sending.
     pub secs: f64,
+    /// Whether the clients set TCP_NODELAY, as browsers do, or leave
+    /// Nagle's algorithm on, as most other clients do.
+    pub nodelay: bool,
 }
 
 impl ChatRun {
-    /// Its clients, senders, rate and seconds as `loadgen` options, which
-    /// `chat` and `compare` share.
-    fn loadgen_args(&self) -> [String; 8] {
+    /// Its clients, senders, rate, seconds and client kind as `loadgen`
+    /// options, which `chat` and `compare` share.
+    fn loadgen_args(&self) -> [String; 10] {
         [
             "--clients".into(),
             self.clients.to_string(),
@@ -49,11 +52,37 @@ impl ChatRun {
             self.rate.to_string(),
             "--secs".into(),
             self.secs.to_string(),
+            "--client-nodelay".into(),
+            self.nodelay.to_string(),
         ]
     }
 
-    /// What it measures, in words, from its numbers.
+    /// The client kind as `loadgen`'s JSON line names it.
+    pub fn client_kind(&self) -> &'static str {
+        if self.nodelay { "nodelay" } else { "nagle" }
+    }
+
+    /// The client kind in words.
+    pub fn clients(&self) -> &'static str {
+        if self.nodelay {
+            "clients with TCP_NODELAY, as browsers set it"
+        } else {
+            "clients with Nagle's algorithm on, as most clients that are not browsers leave it"
+        }
+    }
+
+    /// What it measures, in words, from its numbers; the client kind only
+    /// when it is not the usual one (TCP_NODELAY).
     pub fn title(&self) -> String {
+        if self.nodelay {
+            self.load()
+        } else {
+            format!("{}, {}", self.load(), self.clients())
+        }
+    }
+
+    /// The load in words: clients, senders, rate and seconds.
+    fn load(&self) -> String {
         let senders = match self.senders {
             1 => "one sender".to_string(),
             n => format!("{n} senders"),
@@ -77,6 +106,17 @@ const TARGET: ChatRun = ChatRun {
     senders: 1,
     rate: 500,
     secs: 5.0,
+    nodelay: true,
+};
+
+/// The target condition with clients that leave Nagle's algorithm on. A
+/// ping to such a client while it sends makes it write its pong and then
+/// its next line, which waits for the pong's (delayed) ACK; part 4 pings
+/// only clients that sent no text since the last heartbeat, and this run
+/// shows whether that is enough.
+const TARGET_NAGLE: ChatRun = ChatRun {
+    nodelay: false,
+    ..TARGET
 };
 
 /// The target: part 4's p50 and p99 at most this many times part 2's.
@@ -94,9 +134,10 @@ pub struct Matrix {
     pub runs: usize,
     /// The chat run to profile with `perf`, if any.
     pub profile: Option<ChatRun>,
-    /// Part 4's target condition, run on its own with more repetitions and
-    /// part 2 twice, so that its ratios come with the noise they carry.
-    pub target: ChatRun,
+    /// Part 4's target condition, once per kind of client (the same load
+    /// each time), run on its own with more repetitions and part 2 twice, so
+    /// that its ratios come with the noise they carry.
+    pub targets: Vec<ChatRun>,
     /// Repetitions of the target run.
     pub target_runs: usize,
     /// Whether to rebuild part 4 at older commits for the chapter's
@@ -115,6 +156,7 @@ impl Matrix {
                     senders: 1,
                     rate: 500,
                     secs: 5.0,
+                    nodelay: true,
                 },
                 ChatRun {
                     name: "large-room",
@@ -122,6 +164,7 @@ impl Matrix {
                     senders: 1,
                     rate: 50,
                     secs: 5.0,
+                    nodelay: true,
                 },
                 ChatRun {
                     name: "saturation",
@@ -129,6 +172,7 @@ impl Matrix {
                     senders: 1,
                     rate: 0,
                     secs: 5.0,
+                    nodelay: true,
                 },
                 ChatRun {
                     name: "flood",
@@ -136,6 +180,7 @@ impl Matrix {
                     senders: 50,
                     rate: 0,
                     secs: 5.0,
+                    nodelay: true,
                 },
             ],
             idle_clients: 1000,
@@ -147,8 +192,9 @@ impl Matrix {
                 senders: 1,
                 rate: 0,
                 secs: 5.0,
+                nodelay: true,
             }),
-            target: TARGET,
+            targets: vec![TARGET, TARGET_NAGLE],
             target_runs: 7,
             before_after: true,
         }
@@ -167,7 +213,7 @@ impl Matrix {
             storm_clients: 200,
             runs: 3,
             profile: None,
-            target: small(TARGET),
+            targets: vec![small(TARGET), small(TARGET_NAGLE)],
             target_runs: 3,
             before_after: false,
         }
@@ -199,6 +245,7 @@ impl ClusterMatrix {
                 senders: 1,
                 rate: 500,
                 secs: 5.0,
+                nodelay: true,
             },
             ChatRun {
                 name: "cluster-saturation",
@@ -206,6 +253,7 @@ impl ClusterMatrix {
                 senders: 1,
                 rate: 0,
                 secs: 5.0,
+                nodelay: true,
             },
         ];
         let chats = if quick {
@@ -224,6 +272,16 @@ impl ClusterMatrix {
             runs: 3,
         }
     }
+}
+
+/// Builds the release binaries and runs only the target run, writing
+/// `target.md` into `out`: the page to redo after a change to part 4's
+/// latency, without the rest of the matrix.
+pub fn bench_target(root: &Path, matrix: &Matrix, out: &Path) -> Result<Vec<PathBuf>> {
+    let (loadgen, bins) = build_servers(root)?;
+    std::fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
+    let header = machine_and_date(&loadgen)?;
+    Ok(vec![write_target(&loadgen, &bins, matrix, &header, out)?])
 }
 
 /// Builds part 5 and loadgen, then runs each chat run with each node count,
@@ -339,9 +397,9 @@ fn chat_args(bin: &Path, chat: &ChatRun) -> Vec<String> {
     args
 }
 
-/// Builds the release binaries and runs the matrix, writing its pages into
-/// `out`. Returns the files written.
-pub fn bench(root: &Path, matrix: &Matrix, out: &Path) -> Result<Vec<PathBuf>> {
+/// Builds loadgen and [`SERVERS`] in release mode; returns loadgen's path
+/// and the servers', in [`SERVERS`] order.
+fn build_servers(root: &Path) -> Result<(PathBuf, Vec<PathBuf>)> {
     let mut build = Command::new(env!("CARGO"));
     build
         .current_dir(root)
@@ -354,9 +412,14 @@ pub fn bench(root: &Path, matrix: &Matrix, out: &Path) -> Result<Vec<PathBuf>> {
         bail!("cargo build --release failed");
     }
     let release = target_dir(root).join("release");
-    let loadgen = release.join(exe("loadgen"));
-    let bins: Vec<PathBuf> = SERVERS.iter().map(|(p, _)| release.join(exe(p))).collect();
+    let bins = SERVERS.iter().map(|(p, _)| release.join(exe(p))).collect();
+    Ok((release.join(exe("loadgen")), bins))
+}
 
+/// Builds the release binaries and runs the matrix, writing its pages into
+/// `out`. Returns the files written.
+pub fn bench(root: &Path, matrix: &Matrix, out: &Path) -> Result<Vec<PathBuf>> {
+    let (loadgen, bins) = build_servers(root)?;
     std::fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
     let header = machine_and_date(&loadgen)?;
     let mut written = Vec::new();
@@ -408,11 +471,7 @@ pub fn bench(root: &Path, matrix: &Matrix, out: &Path) -> Result<Vec<PathBuf>> {
         .with_context(|| format!("writing {}", page.display()))?;
     written.push(page);
 
-    let target = run_target(&loadgen, &bins, matrix)?;
-    let page = out.join("target.md");
-    std::fs::write(&page, target_page(&matrix.target, &header, &target))
-        .with_context(|| format!("writing {}", page.display()))?;
-    written.push(page);
+    written.push(write_target(&loadgen, &bins, matrix, &header, out)?);
 
     if matrix.before_after {
         for compare in [&NODELAY, &TWO_SOURCES] {
@@ -597,34 +656,113 @@ fn build_at(root: &Path, commit: &str, package: &str) -> Result<PathBuf> {
 /// again (the same binary, started anew) as the control.
 const TARGET_SERVERS: [(usize, &str); 3] = [(0, "part2"), (2, "part4"), (0, "part2 again")];
 
-/// Runs the target condition `matrix.target_runs` times, alternating
-/// [`TARGET_SERVERS`]; the figures come back in that order.
-fn run_target(loadgen: &Path, bins: &[PathBuf], matrix: &Matrix) -> Result<Vec<Vec<Value>>> {
-    let mut figures = vec![Vec::new(); TARGET_SERVERS.len()];
+/// Runs the target run and writes `target.md` into `out`; returns its path.
+fn write_target(
+    loadgen: &Path,
+    bins: &[PathBuf],
+    matrix: &Matrix,
+    header: &str,
+    out: &Path,
+) -> Result<PathBuf> {
+    let figures = run_target(loadgen, bins, matrix)?;
+    let targets: Vec<(ChatRun, Vec<Vec<Value>>)> =
+        matrix.targets.iter().copied().zip(figures).collect();
+    let page = out.join("target.md");
+    std::fs::write(&page, target_page(header, &targets))
+        .with_context(|| format!("writing {}", page.display()))?;
+    Ok(page)
+}
+
+/// Runs each of `matrix.targets` `matrix.target_runs` times, alternating
+/// [`TARGET_SERVERS`] within each client kind and the kinds within each
+/// round. The figures come back per target, then per server in that order.
+fn run_target(loadgen: &Path, bins: &[PathBuf], matrix: &Matrix) -> Result<Vec<Vec<Vec<Value>>>> {
+    let mut figures = vec![vec![Vec::new(); TARGET_SERVERS.len()]; matrix.targets.len()];
     for run in 1..=matrix.target_runs {
-        for (slot, (index, label)) in TARGET_SERVERS.iter().enumerate() {
-            eprintln!("bench: target run {run}: {label}");
-            let args = chat_args(&bins[*index], &matrix.target);
-            figures[slot].push(loadgen_json(loadgen, &args)?);
+        for (target, kind) in matrix.targets.iter().zip(&mut figures) {
+            for (slot, (index, label)) in TARGET_SERVERS.iter().enumerate() {
+                eprintln!("bench: target run {run}, {}: {label}", target.client_kind());
+                let args = chat_args(&bins[*index], target);
+                let result = loadgen_json(loadgen, &args)?;
+                // A loadgen that ignored the option would fill the other
+                // kind's table with this kind's figures.
+                if result["client"].as_str() != Some(target.client_kind()) {
+                    bail!(
+                        "loadgen ran {} clients where {} were asked for",
+                        result["client"],
+                        target.client_kind()
+                    );
+                }
+                kind[slot].push(result);
+            }
         }
     }
     Ok(figures)
 }
 
-/// Part 4 against its target, with part 2 against itself beside it: the
-/// ratios that two runs of one server reach are the noise of this machine.
-fn target_page(chat: &ChatRun, header: &str, figures: &[Vec<Value>]) -> String {
+/// Part 4 against its target, for each kind of client, with part 2 against
+/// itself beside it: the ratios that two runs of one server reach are the
+/// noise of this machine. `targets` share one load and differ in the
+/// client kind; each comes with its figures as [`run_target`] returns them.
+fn target_page(header: &str, targets: &[(ChatRun, Vec<Vec<Value>>)]) -> String {
+    let Some((first, figures)) = targets.first() else {
+        return String::new();
+    };
     let runs = figures[0].len();
+    let kinds = if targets.len() > 1 {
+        ", with each kind of client in turn"
+    } else {
+        ""
+    };
     let mut out = format!(
-        "<!-- Generated by `cargo xtask bench`. Figures of one bench run; no test compares them. -->\n\n\
+        "<!-- Generated by `cargo xtask bench` (or `--target`). Figures of one bench run; no test compares them. -->\n\n\
          Part 4 against its target: **{}**, release builds, {runs} runs of part 2, part 4 and \
-         part 2 again, alternated; {header}. Part 2 runs twice in every round, so the second row \
-         shows how far two runs of the same server differ on this machine: the noise that every \
-         ratio carries. Ratios to the first part 2 are taken within each run; medians, with min \
-         and max.\n\n\
+         part 2 again, alternated{kinds}; {header}. Part 2 runs twice in every round, so the \
+         second row of a table shows how far two runs of the same server differ on this machine: \
+         the noise that every ratio carries. Ratios to the first part 2 are taken within each \
+         run; medians, with min and max.\n",
+        first.load()
+    );
+    for (chat, figures) in targets {
+        out.push_str(&target_section(chat, figures));
+    }
+    out
+}
+
+/// One client kind's table and verdict on the target page.
+fn target_section(chat: &ChatRun, figures: &[Vec<Value>]) -> String {
+    let ms = |key: &str| {
+        let (m, lo, hi) = spread(&field(&figures[0], key));
+        format!(
+            "{:.1} ms ({:.1}–{:.1})",
+            m / 1000.0,
+            lo / 1000.0,
+            hi / 1000.0
+        )
+    };
+    let mut clients = chat.clients().to_string();
+    if let Some(first) = clients.get_mut(..1) {
+        first.make_ascii_uppercase();
+    }
+    // A ping to the sender is what Nagle's algorithm makes costly: count them.
+    let pings: Vec<f64> = field(&figures[1], "sender_pings")
+        .into_iter()
+        .filter(|n| n.is_finite())
+        .collect();
+    let pings = if pings.is_empty() {
+        String::new()
+    } else {
+        format!(
+            " Pings the sender received from part 4, in all runs together: {}.",
+            pings.iter().sum::<f64>()
+        )
+    };
+    let mut out = format!(
+        "\n**{clients}.** Part 2's own latency with them: p50 {}, p99 {}.{pings}\n\n\
          | ratio to part 2 | latency p50 | p99 | server CPU per delivery |\n\
          | --- | --- | --- | --- |\n",
-        chat.title()
+        ms("p50_us"),
+        ms("p99_us"),
     );
     let cell = |slot: usize, key: &str| spread(&ratios(figures, slot, key));
     for (slot, (_, label)) in TARGET_SERVERS.iter().enumerate().skip(1) {
@@ -637,20 +775,19 @@ fn target_page(chat: &ChatRun, header: &str, figures: &[Vec<Value>]) -> String {
             show(cell(slot, "cpu_us_per_delivery")),
         );
     }
-    let (p50, _, _) = cell(1, "p50_us");
-    let (p99, _, _) = cell(1, "p99_us");
-    let (cpu, _, _) = cell(1, "cpu_us_per_delivery");
-    let (_, _, noise) = cell(2, "cpu_us_per_delivery");
+    // Judged as printed, to two decimals, so that the words match the
+    // figures: read back from the text, since `round` and `format!` may
+    // round a half (1.125) different ways.
+    let printed = |value: f64| format!("{value:.2}").parse().unwrap_or(value);
+    let p50 = printed(cell(1, "p50_us").0);
+    let p99 = printed(cell(1, "p99_us").0);
+    let cpu = printed(cell(1, "cpu_us_per_delivery").0);
+    let noise = printed(cell(2, "cpu_us_per_delivery").2);
     let latency = if p50 <= TARGET_LATENCY_RATIO && p99 <= TARGET_LATENCY_RATIO {
         "**met**"
     } else {
         "**not met**"
     };
-    // Judged as printed, to two decimals, so that the words match the figures.
-    let (cpu, noise) = (
-        (cpu * 100.0).round() / 100.0,
-        (noise * 100.0).round() / 100.0,
-    );
     let cpu_verdict = if cpu <= 1.0 {
         format!("**met**: the median ratio is {cpu:.2}")
     } else if cpu <= noise {
@@ -666,9 +803,9 @@ fn target_page(chat: &ChatRun, header: &str, figures: &[Vec<Value>]) -> String {
     };
     let _ = write!(
         out,
-        "\nThe target: part 4's p50 and p99 at most {TARGET_LATENCY_RATIO} times part 2's, \
-         {latency} (medians {p50:.2} and {p99:.2}); part 4's CPU per delivery no worse than part \
-         2's, {cpu_verdict}.\n"
+        "\nThe target with these clients: part 4's p50 and p99 at most {TARGET_LATENCY_RATIO} \
+         times part 2's, {latency} (medians {p50:.2} and {p99:.2}); part 4's CPU per delivery no \
+         worse than part 2's, {cpu_verdict}.\n"
     );
     out
 }
@@ -1090,7 +1227,7 @@ mod tests {
                 vec![run(part4_p50, part4_cpu), run(part4_p50, part4_cpu)],
                 vec![run(1000.0, again_cpu), run(1000.0, 4.0)],
             ];
-            target_page(&TARGET, "a machine", &figures)
+            target_page("a machine", &[(TARGET, figures)])
         };
         let met = page(3.8, 4.0, 1100.0);
         assert!(
@@ -1108,6 +1245,92 @@ mod tests {
             "{worse}"
         );
         assert!(worse.contains("**not met**: the median ratio is 1.10, above what part 2 reached against itself (1.02)"), "{worse}");
+    }
+
+    #[test]
+    fn the_target_page_has_a_table_and_a_verdict_per_client_kind() {
+        let run = |p50: f64, p99: f64, cpu: f64| serde_json::json!({"p50_us": p50, "p99_us": p99, "cpu_us_per_delivery": cpu});
+        // Browser-like clients: part 4 on par. Nagle clients: part 4's p99
+        // three times part 2's, as if every ping cost a line a delayed ACK.
+        let nodelay = vec![
+            vec![run(1000.0, 2000.0, 4.0); 3],
+            vec![run(1000.0, 2200.0, 3.8); 3],
+            vec![run(1000.0, 2000.0, 4.0); 3],
+        ];
+        let mut pinged = run(1100.0, 6000.0, 4.0);
+        pinged["sender_pings"] = serde_json::json!(2);
+        let nagle = vec![
+            vec![run(1000.0, 2000.0, 4.0); 3],
+            vec![pinged.clone(), pinged.clone(), pinged],
+            vec![run(1000.0, 2000.0, 4.0); 3],
+        ];
+        let page = target_page("a machine", &[(TARGET, nodelay), (TARGET_NAGLE, nagle)]);
+        assert!(page.contains("3 runs of part 2, part 4 and part 2 again, alternated, with each kind of client in turn; a machine"), "{page}");
+        assert_eq!(page.matches("| ratio to part 2 |").count(), 2, "{page}");
+        let (browsers, nagle) = page
+            .split_once("**Clients with Nagle's algorithm on")
+            .expect("a section for Nagle clients");
+        assert!(browsers.contains("**Clients with TCP_NODELAY, as browsers set it.** Part 2's own latency with them: p50 1.0 ms (1.0–1.0), p99 2.0 ms (2.0–2.0)."), "{page}");
+        assert!(
+            browsers.contains("| part4 | 1.00 (1.00–1.00) | 1.10 (1.10–1.10) | 0.95 (0.95–0.95) |"),
+            "{page}"
+        );
+        assert!(
+            browsers.contains("times part 2's, **met** (medians 1.00 and 1.10)"),
+            "{page}"
+        );
+        assert!(
+            nagle.contains("| part4 | 1.10 (1.10–1.10) | 3.00 (3.00–3.00) | 1.00 (1.00–1.00) |"),
+            "{page}"
+        );
+        assert!(
+            nagle.contains("| part2 again | 1.00 (1.00–1.00) |"),
+            "{page}"
+        );
+        assert!(
+            nagle.contains("times part 2's, **not met** (medians 1.10 and 3.00)"),
+            "{page}"
+        );
+        assert!(
+            nagle.contains("Pings the sender received from part 4, in all runs together: 6."),
+            "{page}"
+        );
+        assert!(!browsers.contains("Pings the sender"), "{page}");
+        // Judged as printed: 1.204 shows as 1.20, which is within 1.2.
+        let edge = vec![
+            vec![run(1000.0, 1000.0, 4.0)],
+            vec![run(1204.0, 1000.0, 4.0)],
+            vec![run(1000.0, 1000.0, 4.0)],
+        ];
+        let edge = target_page("a machine", &[(TARGET_NAGLE, edge)]);
+        assert!(edge.contains("**met** (medians 1.20 and 1.00)"), "{edge}");
+        // A half: the verdict quotes the ratio as the table prints it.
+        let half = vec![
+            vec![run(1000.0, 1000.0, 16.0)],
+            vec![run(1000.0, 1000.0, 18.0)],
+            vec![run(1000.0, 1000.0, 16.0)],
+        ];
+        let half = target_page("a machine", &[(TARGET, half)]);
+        let table = format!("{:.2}", 18.0 / 16.0);
+        assert!(
+            half.contains(&format!("| 1.00 (1.00–1.00) | {table} ({table}–{table}) |")),
+            "{half}"
+        );
+        assert!(
+            half.contains(&format!("the median ratio is {table},")),
+            "{half}"
+        );
+    }
+
+    #[test]
+    fn the_quick_matrix_runs_the_target_with_both_client_kinds() {
+        let kinds: Vec<bool> = Matrix::quick().targets.iter().map(|t| t.nodelay).collect();
+        assert_eq!(kinds, [true, false]);
+        let args = chat_args(Path::new("part4"), &Matrix::quick().targets[1]);
+        assert!(
+            args.windows(2).any(|w| w == ["--client-nodelay", "false"]),
+            "{args:?}"
+        );
     }
 
     #[test]

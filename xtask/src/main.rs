@@ -48,6 +48,12 @@ enum Command {
         /// --quick, a small run into target/bench-quick/). Needs redis-server.
         #[arg(long, conflicts_with = "build_times")]
         cluster: bool,
+        /// Instead, run only part 4's target run (part 2, part 4, part 2
+        /// again, with each kind of client) and rewrite
+        /// book/src/generated/bench/target.md (with --quick, a small run
+        /// into target/bench-quick/).
+        #[arg(long, conflicts_with_all = ["build_times", "cluster"])]
+        target: bool,
     },
     /// The workshop's chores: reset the attendee's crate, jump to a
     /// solution, or prove every solution with the scenarios.
@@ -159,7 +165,7 @@ fn run(cli: Cli) -> Result<()> {
             };
             xtask::bench::bench_cluster(&root, &xtask::bench::ClusterMatrix::new(quick), &out)?
         }
-        Command::Bench { quick, .. } => {
+        Command::Bench { quick, target, .. } => {
             let (matrix, out) = if quick {
                 (
                     xtask::bench::Matrix::quick(),
@@ -171,7 +177,11 @@ fn run(cli: Cli) -> Result<()> {
                     root.join("book/src/generated/bench"),
                 )
             };
-            xtask::bench::bench(&root, &matrix, &out)?
+            if target {
+                xtask::bench::bench_target(&root, &matrix, &out)?
+            } else {
+                xtask::bench::bench(&root, &matrix, &out)?
+            }
         }
         Command::Workshop { action } => {
             workshop(&root, action)?;

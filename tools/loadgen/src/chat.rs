@@ -161,6 +161,9 @@ pub async fn run(bin: &std::path::Path, plan: &Plan) -> Result<serde_json::Value
     for crowd in crowds {
         received.extend(crowd.dismiss().await?);
     }
+    // Pings to a client that is sending are what Nagle's algorithm makes
+    // costly (its line waits behind the pong), so the figures count them.
+    let sender_pings: usize = kept.iter().map(Client::pings).sum();
     drop((kept, probers));
     let mut figures = summarise(plan, &received, sent, sending, elapsed, cpu, rss);
     figures["nodes"] = json!(plan.nodes.max(1));
@@ -168,6 +171,7 @@ pub async fn run(bin: &std::path::Path, plan: &Plan) -> Result<serde_json::Value
     let deliveries = figures["deliveries"].as_f64().unwrap_or(0.0).max(1.0);
     figures["redis_cpu_us_per_delivery"] = json!(redis_cpu.as_secs_f64() * 1e6 / deliveries);
     figures["senders_ended"] = json!(senders_ended);
+    figures["sender_pings"] = json!(sender_pings);
     figures["machine"] = json!(crate::machine());
     Ok(figures)
 }

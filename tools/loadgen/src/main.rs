@@ -322,9 +322,9 @@ async fn compare(
          | --- | --- | --- | --- | --- |\n",
         plan.clients,
         plan.senders,
-        clients_described(plan.nodelay),
         plan.rate,
         plan.secs,
+        clients_described(plan.nodelay),
         machine(),
         bins[0].0,
         bins[0].0,
@@ -368,7 +368,7 @@ fn readable(name: &str, f: &serde_json::Value) -> String {
     format!(
         "{name}: {} clients ({}), {} senders at {} lines/s for {} s: {:.0} deliveries/s, latency \
          p50 {} us, p99 {} us, max {} us; {} missing; {:.2} us of server CPU per delivery; {} KiB \
-         resident; ended early: {}",
+         resident; ended early: {}; pings to senders: {}",
         f["clients"],
         f["client"].as_str().unwrap_or("unnamed kind"),
         f["senders"],
@@ -381,7 +381,8 @@ fn readable(name: &str, f: &serde_json::Value) -> String {
         f["missing"],
         f["cpu_us_per_delivery"].as_f64().unwrap_or(0.0),
         f["rss_kib"],
-        f["ended"]
+        f["ended"],
+        f["sender_pings"]
     )
 }
 
