@@ -3,30 +3,56 @@
 //! node knows of the others (`Cluster`), the chat server's methods that act
 //! on them (a second `impl WebSocketServer`, called from the hooks in
 //! `main.rs`), and the link task that talks to Redis.
+//!
+//! Redis pub/sub delivers at most once and keeps nothing for a subscriber
+//! that is away, so nothing here trusts one message to arrive: a node says
+//! who is on it, and since when, in every heartbeat; time is counted in the
+//! node's own heartbeats coming back through Redis, not on the clock; and
+//! whatever is lost on the way is said to the users it concerns.
 
 use crate::{Broadcast, CloseCode, ConnId, REPLACED, WebSocketCommands, WebSocketServer};
 use futures_util::StreamExt;
-use std::collections::{BTreeSet, HashMap};
-use std::time::{Duration, Instant};
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::time::{Duration, SystemTime};
 use tokio::sync::mpsc;
+use tokio::time::Instant;
 
 // ANCHOR: cluster-limits
 /// Scale-out: the one Redis channel every node publishes on and listens to.
 const CHANNEL: &str = "rust-websocket-tutorial:chat";
 /// How often a node tells the others that it is alive and who is on it.
 pub(crate) const NODE_HEARTBEAT: Duration = Duration::from_secs(1);
-/// A node not heard from for this long is gone, and so are its users.
-pub(crate) const NODE_TIMEOUT: Duration = Duration::from_secs(3);
-/// The first wait before reconnecting to Redis; it doubles up to `RECONNECT_MAX`.
+/// A node is gone once this many of our own heartbeats have come back
+/// through Redis with no word from it in between.
+pub(crate) const BURY_AFTER_BEATS: u32 = 3;
+/// A link that has published this many of our heartbeats and heard none
+/// back is deaf: its subscription hears nothing, though it is open.
+const DEAF_AFTER_BEATS: usize = 4;
+/// How long Redis may stall before a command to it fails. redis-rs gives
+/// up after 500 ms by default, which a busy Redis can take.
+const STALL_BOUND: Duration = Duration::from_secs(2);
+/// The first wait before reconnecting to Redis; it doubles, up to
+/// `RECONNECT_MAX`, and starts over only after a link that stayed healthy
+/// for `HEALTHY_AFTER`, so that a Redis that takes connections and fails
+/// them at once is not hammered.
 const RECONNECT_MIN: Duration = Duration::from_millis(100);
-const RECONNECT_MAX: Duration = Duration::from_secs(2);
-/// How many envelopes may wait for the link task; past that they are dropped.
-pub(crate) const PUBLISH_CAPACITY: usize = 4096;
+const RECONNECT_MAX: Duration = Duration::from_secs(5);
+const HEALTHY_AFTER: Duration = Duration::from_secs(10);
+/// Chat lines that may wait for Redis, through an outage too; past that a
+/// line is dropped, and the users on both sides are told. Claims,
+/// departures and heartbeats are never dropped.
+pub(crate) const CHAT_BACKLOG: usize = 4096;
+/// Envelopes published in one round trip to Redis, in order.
+const PUBLISH_BATCH: usize = 64;
 // What users and operators are told.
-pub(crate) const LINK_LOST: &str =
-    "[server]: lost contact with the other nodes: messages now reach users on this node only";
+pub(crate) const LINK_LOST: &str = "[server]: lost contact with the other nodes: messages may not \
+                                    reach them, or theirs you, until contact is back";
 pub(crate) const LINK_BACK: &str = "[server]: in contact with the other nodes again; messages sent \
-                         meanwhile reached users on this node only";
+                                    meanwhile may have been lost";
+pub(crate) const LINES_LOST: &str =
+    "[server]: some messages between this node and the others were lost on the way";
 const REDIS_UNREACHABLE: &str = "REDIS_URL is set, but no Redis answers there: start \
                                  redis-server, or unset REDIS_URL to run this node alone";
 // ANCHOR_END: cluster-limits
@@ -34,6 +60,10 @@ const REDIS_UNREACHABLE: &str = "REDIS_URL is set, but no Redis answers there: s
 // ANCHOR: envelope
 /// Scale-out: a node's id, drawn at random when it starts.
 pub(crate) type NodeId = u64;
+
+/// When a connection was made, in milliseconds since 1970: of two
+/// connections of one uid on two nodes, the later one wins.
+pub(crate) type Since = u64;
 
 /// Scale-out: what a node publishes. Every envelope names its node, so a
 /// node can tell its own (which it has delivered already) from the others'.
@@ -47,12 +77,18 @@ pub(crate) struct Envelope {
 pub(crate) enum Kind {
     /// A user of the node sent a message.
     Message { user_id: i32, text: String },
-    /// A user connected to the node: any older connection elsewhere must go.
-    Claim { user_id: i32, conn_id: ConnId },
+    /// A user connected to the node at `since`: an older connection of it
+    /// anywhere must go.
+    Claim { user_id: i32, since: Since },
     /// A user of the node left.
     Left { user_id: i32 },
-    /// The node is alive, and these are its users.
-    Heartbeat { users: BTreeSet<i32> },
+    /// The node is alive: the heartbeat's number, who is on the node and
+    /// since when, and how many chat lines the node has lost on the way.
+    Heartbeat {
+        seq: u64,
+        users: Vec<(i32, Since)>,
+        lost: u64,
+    },
 }
 
 impl Envelope {
@@ -62,11 +98,14 @@ impl Envelope {
         let node = self.node;
         match &self.kind {
             Kind::Message { user_id, text } => format!("{node:x} message {user_id} {text}"),
-            Kind::Claim { user_id, conn_id } => format!("{node:x} claim {user_id} {conn_id}"),
+            Kind::Claim { user_id, since } => format!("{node:x} claim {user_id} {since}"),
             Kind::Left { user_id } => format!("{node:x} left {user_id}"),
-            Kind::Heartbeat { users } => {
-                let users: Vec<String> = users.iter().map(i32::to_string).collect();
-                format!("{node:x} heartbeat {}", users.join(","))
+            Kind::Heartbeat { seq, users, lost } => {
+                let users: Vec<String> = users
+                    .iter()
+                    .map(|(user_id, since)| format!("{user_id}@{since}"))
+                    .collect();
+                format!("{node:x} heartbeat {seq} {lost} {}", users.join(","))
             }
         }
     }
@@ -84,24 +123,38 @@ impl Envelope {
                 Kind::Message { user_id, text }
             }
             "claim" => {
-                let (user_id, conn_id) = rest.split_once(' ')?;
-                let (user_id, conn_id) = (user_id.parse().ok()?, conn_id.parse().ok()?);
-                Kind::Claim { user_id, conn_id }
+                let (user_id, since) = rest.split_once(' ')?;
+                let (user_id, since) = (user_id.parse().ok()?, since.parse().ok()?);
+                Kind::Claim { user_id, since }
             }
             "left" => Kind::Left {
                 user_id: rest.parse().ok()?,
             },
-            "heartbeat" => Kind::Heartbeat {
-                users: rest
+            "heartbeat" => {
+                let mut fields = rest.splitn(3, ' ');
+                let seq = fields.next()?.parse().ok()?;
+                let lost = fields.next()?.parse().ok()?;
+                let users = fields
+                    .next()
+                    .unwrap_or_default()
                     .split(',')
-                    .filter(|uid| !uid.is_empty())
-                    .map(str::parse)
-                    .collect::<Result<_, _>>()
-                    .ok()?,
-            },
+                    .filter(|user| !user.is_empty())
+                    .map(|user| {
+                        let (user_id, since) = user.split_once('@')?;
+                        Some((user_id.parse().ok()?, since.parse().ok()?))
+                    })
+                    .collect::<Option<_>>()?;
+                Kind::Heartbeat { seq, users, lost }
+            }
             _ => return None,
         };
         Some(Self { node, kind })
+    }
+
+    /// Whether it carries a chat line, which may be dropped when Redis is
+    /// behind; the rest never is.
+    fn is_chat(&self) -> bool {
+        matches!(self.kind, Kind::Message { .. })
     }
 }
 // ANCHOR_END: envelope
@@ -110,61 +163,171 @@ impl Envelope {
 /// Scale-out: what a node knows of the others, and its way to reach them.
 pub(crate) struct Cluster {
     pub(crate) node: NodeId,
-    /// To the link task, which publishes in the order it receives. Bounded,
-    /// and the server never waits on it: when Redis is slower than the
-    /// chat, envelopes are dropped (pub/sub has no backpressure to offer).
-    outbox: mpsc::Sender<String>,
-    /// Whether the link to Redis is up; while it is down nothing is queued.
-    linked: bool,
-    /// The other nodes heard from: when last, and who is on each.
+    outbox: Outbox,
+    /// Whether this node's users know it is out of touch.
+    told_lost: bool,
+    /// Whether they know that some of their lines were dropped, this round.
+    told_dropped: bool,
+    /// This node's users, and when each connected: what it claims.
+    local: HashMap<i32, Since>,
+    /// The other nodes heard from.
     pub(crate) nodes: HashMap<NodeId, RemoteNode>,
-    /// Local users whose claim has not come back from Redis yet. Redis
-    /// hands every node the envelopes in one order, so of two claims for
-    /// one uid the later one wins everywhere: a claim from elsewhere that
-    /// arrives before ours is older, and must not close our user.
-    unconfirmed: HashMap<i32, ConnId>,
+    /// For each user on other nodes, how many nodes have them (a user may
+    /// be on two for a moment, while the older connection is closed).
+    elsewhere: HashMap<i32, u32>,
+    /// The number of this node's next heartbeat.
+    seq: u64,
 }
 
 pub(crate) struct RemoteNode {
-    pub(crate) last_heard: Instant,
-    users: BTreeSet<i32>,
+    users: HashMap<i32, Since>,
+    /// Heard from since our own last heartbeat came back.
+    heard: bool,
+    /// Our own heartbeats that came back since it was last heard.
+    pub(crate) missed: u32,
+    /// The lines it said it lost, when last heard.
+    lost: u64,
+}
+
+/// Scale-out: envelopes on their way to the link task, in order. Every
+/// envelope is queued; chat lines only up to `CHAT_BACKLOG`, so a Redis
+/// that is slow or away costs bounded memory. `lost` counts the chat lines
+/// that never reached Redis, dropped here or by the link: the heartbeat
+/// carries it, so the other nodes learn of the loss too.
+pub(crate) struct Outbox {
+    sender: mpsc::UnboundedSender<Envelope>,
+    chat_waiting: Arc<AtomicUsize>,
+    lost: Arc<AtomicU64>,
+    /// A heartbeat waits for the link: no other is queued meanwhile, so an
+    /// outage does not pile heartbeats up, and only a fresh one goes.
+    heartbeat_waiting: Arc<AtomicBool>,
+}
+
+impl Outbox {
+    /// An outbox, and the link's end of it.
+    pub(crate) fn new() -> (Outbox, OutboxReceiver) {
+        let (sender, receiver) = mpsc::unbounded_channel();
+        let outbox = Outbox {
+            sender,
+            chat_waiting: Arc::default(),
+            lost: Arc::default(),
+            heartbeat_waiting: Arc::default(),
+        };
+        let receiver = OutboxReceiver {
+            receiver,
+            chat_waiting: Arc::clone(&outbox.chat_waiting),
+            lost: Arc::clone(&outbox.lost),
+            heartbeat_waiting: Arc::clone(&outbox.heartbeat_waiting),
+        };
+        (outbox, receiver)
+    }
+
+    /// Queues `envelope`; `false` if it was a chat line and had no room, or
+    /// a heartbeat while another waits.
+    fn send(&self, envelope: Envelope) -> bool {
+        if let Kind::Heartbeat { .. } = envelope.kind
+            && self.heartbeat_waiting.swap(true, Ordering::Relaxed)
+        {
+            return false;
+        }
+        if envelope.is_chat() {
+            if self.chat_waiting.load(Ordering::Relaxed) >= CHAT_BACKLOG {
+                self.lost.fetch_add(1, Ordering::Relaxed);
+                return false;
+            }
+            self.chat_waiting.fetch_add(1, Ordering::Relaxed);
+        }
+        // The link task ends only with the server task: nothing to do then.
+        let _ = self.sender.send(envelope);
+        true
+    }
 }
 
 impl Cluster {
-    pub(crate) fn new(outbox: mpsc::Sender<String>) -> Self {
+    pub(crate) fn new(outbox: Outbox) -> Self {
         // Random enough to tell a few processes apart; no crate needed.
         use std::hash::BuildHasher;
         let node = std::collections::hash_map::RandomState::new().hash_one(std::process::id());
         Self {
             node,
             outbox,
-            linked: true,
+            told_lost: false,
+            told_dropped: false,
+            local: HashMap::new(),
             nodes: HashMap::new(),
-            unconfirmed: HashMap::new(),
+            elsewhere: HashMap::new(),
+            seq: 0,
         }
     }
 
-    fn publish(&mut self, kind: Kind) {
-        if !self.linked {
-            return;
-        }
-        let envelope = Envelope {
-            node: self.node,
-            kind,
-        };
-        if let Err(mpsc::error::TrySendError::Full(_)) = self.outbox.try_send(envelope.encode()) {
-            log::warn!("Redis is not keeping up: an envelope for the other nodes was dropped");
-        }
+    fn publish(&mut self, kind: Kind) -> bool {
+        let node = self.node;
+        self.outbox.send(Envelope { node, kind })
+    }
+
+    /// Queues an envelope as `publish` does, for the tests.
+    #[cfg(test)]
+    pub(crate) fn outbox_send(&mut self, envelope: Envelope) -> bool {
+        self.outbox.send(envelope)
     }
 
     /// Whether a user is on some other node.
-    fn elsewhere(&self, user_id: i32) -> bool {
-        self.nodes
-            .values()
-            .any(|node| node.users.contains(&user_id))
+    fn is_elsewhere(&self, user_id: i32) -> bool {
+        self.elsewhere.get(&user_id).is_some_and(|&nodes| nodes > 0)
+    }
+
+    /// Node `id` now has `user_id`, since `since`. Returns whether the
+    /// user was on no other node before.
+    fn gained(&mut self, id: NodeId, user_id: i32, since: Since) -> bool {
+        let Some(node) = self.nodes.get_mut(&id) else {
+            return false;
+        };
+        if node.users.insert(user_id, since).is_some() {
+            return false;
+        }
+        let count = self.elsewhere.entry(user_id).or_default();
+        *count += 1;
+        *count == 1
+    }
+
+    /// Node `id` no longer has `user_id`. Returns whether the user is now on
+    /// no other node.
+    fn dropped(&mut self, id: NodeId, user_id: i32) -> bool {
+        let Some(node) = self.nodes.get_mut(&id) else {
+            return false;
+        };
+        if node.users.remove(&user_id).is_none() {
+            return false;
+        }
+        let Some(count) = self.elsewhere.get_mut(&user_id) else {
+            return false;
+        };
+        *count -= 1;
+        if *count > 0 {
+            return false;
+        }
+        self.elsewhere.remove(&user_id);
+        true
+    }
+
+    /// Whether this node's connection of `user_id` is older than one made
+    /// on node `id` at `since`: then ours must go. Every node compares the
+    /// same two times, so all agree on the winner, whatever order the
+    /// envelopes came in and however many were lost.
+    fn beaten(&self, user_id: i32, id: NodeId, since: Since) -> bool {
+        self.local
+            .get(&user_id)
+            .is_some_and(|&ours| (ours, self.node) < (since, id))
     }
 }
 // ANCHOR_END: cluster
+
+/// Now, as a connection's time: milliseconds since 1970.
+fn now_since() -> Since {
+    SystemTime::now()
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .map_or(0, |since| since.as_millis() as Since)
+}
 
 impl WebSocketServer {
     /// Scale-out: whether a user is in the chat, on this node or another.
@@ -173,24 +336,28 @@ impl WebSocketServer {
             || self
                 .cluster
                 .as_ref()
-                .is_some_and(|cluster| cluster.elsewhere(user_id))
+                .is_some_and(|cluster| cluster.is_elsewhere(user_id))
     }
 
-    /// Scale-out: tells the other nodes that `user_id` connected here, so
-    /// that they close any older connection of it.
-    pub(crate) fn claim(&mut self, user_id: i32, conn_id: ConnId) {
+    /// Scale-out: tells the other nodes that `user_id` connected here now,
+    /// so that they close any older connection of it.
+    pub(crate) fn claim(&mut self, user_id: i32, _conn_id: ConnId) {
         if let Some(cluster) = &mut self.cluster {
-            cluster.publish(Kind::Claim { user_id, conn_id });
-            if cluster.linked {
-                cluster.unconfirmed.insert(user_id, conn_id);
-            }
+            let since = now_since();
+            cluster.local.insert(user_id, since);
+            cluster.publish(Kind::Claim { user_id, since });
         }
     }
 
     /// Scale-out: a message of a local user, for the other nodes' users.
     pub(crate) fn publish_message(&mut self, user_id: i32, text: String) {
-        if let Some(cluster) = &mut self.cluster {
-            cluster.publish(Kind::Message { user_id, text });
+        let Some(cluster) = &mut self.cluster else {
+            return;
+        };
+        if !cluster.publish(Kind::Message { user_id, text }) && !cluster.told_dropped {
+            // Redis is far behind: say so, once a round.
+            cluster.told_dropped = true;
+            self.broadcast(LINES_LOST.to_string(), Broadcast::Chat);
         }
     }
 
@@ -198,7 +365,7 @@ impl WebSocketServer {
     /// and it has left unless it is still on another node.
     pub(crate) fn local_user_gone(&mut self, user_id: i32) {
         if let Some(cluster) = &mut self.cluster {
-            cluster.unconfirmed.remove(&user_id);
+            cluster.local.remove(&user_id);
             cluster.publish(Kind::Left { user_id });
         }
         if !self.present(user_id) {
@@ -208,138 +375,166 @@ impl WebSocketServer {
 
     // ANCHOR: remote
     /// Scale-out: acts on an envelope from the channel. This node's own
-    /// were delivered here already; only a claim's return is looked at.
+    /// were delivered here already; only its heartbeat's return matters.
     pub(crate) fn remote(&mut self, Envelope { node, kind }: Envelope) {
         let Some(cluster) = &mut self.cluster else {
             return;
         };
         if node == cluster.node {
-            if let Kind::Claim { user_id, conn_id } = kind
-                && cluster.unconfirmed.get(&user_id) == Some(&conn_id)
-            {
-                cluster.unconfirmed.remove(&user_id);
+            if let Kind::Heartbeat { .. } = kind {
+                self.own_heartbeat_back();
             }
             return;
         }
-        let before = self.present_set(&kind);
-        let Some(cluster) = &mut self.cluster else {
-            return;
-        };
         let sender = cluster.nodes.entry(node).or_insert_with(|| RemoteNode {
-            last_heard: Instant::now(),
-            users: BTreeSet::new(),
+            users: HashMap::new(),
+            heard: false,
+            missed: 0,
+            lost: 0,
         });
-        sender.last_heard = Instant::now();
+        sender.heard = true;
         match kind {
             Kind::Message { user_id, text } => {
                 self.broadcast(format!("[UID: {user_id}]: {text}"), Broadcast::Chat);
             }
-            Kind::Claim { user_id, .. } => {
-                sender.users.insert(user_id);
-                // Part4's rule across nodes: the newer connection wins.
-                if !cluster.unconfirmed.contains_key(&user_id)
-                    && let Some(older) = self.session_store.remove(&user_id)
-                {
-                    let _ = older.kick.send((CloseCode::Policy, REPLACED).into());
+            Kind::Claim { user_id, since } => self.node_has(node, &[(user_id, since)], false),
+            Kind::Left { user_id } => {
+                let gone = cluster.dropped(node, user_id);
+                self.changed(&[(user_id, gone)]);
+            }
+            Kind::Heartbeat { users, lost, .. } => {
+                let more_lost = lost > sender.lost;
+                sender.lost = lost;
+                self.node_has(node, &users, true);
+                if more_lost {
+                    self.broadcast(LINES_LOST.to_string(), Broadcast::Chat);
                 }
             }
-            Kind::Left { user_id } => {
-                sender.users.remove(&user_id);
-            }
-            Kind::Heartbeat { users } => sender.users = users,
         }
-        self.announce_changes(before);
     }
 
-    /// The users an envelope may bring or take away, and whether each is
-    /// in the chat now.
-    fn present_set(&self, kind: &Kind) -> Vec<(i32, bool)> {
-        let users: Vec<i32> = match kind {
-            Kind::Message { .. } => Vec::new(),
-            Kind::Claim { user_id, .. } | Kind::Left { user_id } => vec![*user_id],
-            Kind::Heartbeat { users } => users.iter().copied().collect(),
-        };
-        let mut users = users;
-        // A heartbeat may also drop users the node listed before.
-        if let (Kind::Heartbeat { .. }, Some(cluster)) = (kind, &self.cluster) {
-            users.extend(cluster.nodes.values().flat_map(|node| node.users.iter()));
-        }
-        users.sort_unstable();
-        users.dedup();
-        users
-            .into_iter()
-            .map(|user_id| (user_id, self.present(user_id)))
-            .collect()
-    }
-
-    /// Queues a notice for every user whose presence changed since `before`.
-    fn announce_changes(&mut self, before: Vec<(i32, bool)>) {
-        for (user_id, was_here) in before {
-            match (was_here, self.present(user_id)) {
-                (false, true) => self.presence.joined(user_id),
-                (true, false) => self.presence.left(user_id),
-                _ => {}
-            }
-        }
-        self.announce_presence(false);
-    }
-
-    /// Publishes who is here, and buries the nodes not heard from for
-    /// `NODE_TIMEOUT`: their users have left.
-    pub(crate) fn node_heartbeat(&mut self) {
-        let users = self.session_store.keys().copied().collect();
+    /// Node `id` has `users`, since the times given; with `all`, no others.
+    /// Closes the older of two connections of one uid here, and announces
+    /// who arrived or left. The work is one lookup per listed user, and one
+    /// per user the node no longer has.
+    fn node_has(&mut self, id: NodeId, users: &[(i32, Since)], all: bool) {
         let Some(cluster) = &mut self.cluster else {
             return;
         };
-        cluster.publish(Kind::Heartbeat { users });
-        // While Redis is away every node is silent; none is buried for it.
-        if !cluster.linked {
-            return;
-        }
-        let silent: Vec<NodeId> = cluster
-            .nodes
-            .iter()
-            .filter(|(_, node)| node.last_heard.elapsed() > NODE_TIMEOUT)
-            .map(|(&id, _)| id)
-            .collect();
-        for id in silent {
-            let Some(cluster) = &mut self.cluster else {
-                return;
-            };
-            let Some(gone) = cluster.nodes.remove(&id) else {
-                continue;
-            };
-            log::warn!("node {id:x} silent for {NODE_TIMEOUT:?}: its users have left");
-            for user_id in gone.users {
-                if !self.present(user_id) {
-                    self.presence.left(user_id);
+        let mut changes = Vec::new();
+        for &(user_id, since) in users {
+            // Part4's rule across nodes: the newer connection wins. The user
+            // stays in the chat, on the other node: that is no news.
+            let moved = cluster.beaten(user_id, id, since);
+            if moved {
+                cluster.local.remove(&user_id);
+                if let Some(older) = self.session_store.remove(&user_id) {
+                    let _ = older.kick.send((CloseCode::Policy, REPLACED).into());
                 }
+            }
+            let new = cluster.gained(id, user_id, since);
+            changes.push((user_id, new && !moved));
+        }
+        if all {
+            let listed: std::collections::HashSet<i32> = users.iter().map(|(u, _)| *u).collect();
+            let gone: Vec<i32> = cluster.nodes.get(&id).map_or_else(Vec::new, |node| {
+                node.users
+                    .keys()
+                    .filter(|u| !listed.contains(u))
+                    .copied()
+                    .collect()
+            });
+            for user_id in gone {
+                let left = cluster.dropped(id, user_id);
+                changes.push((user_id, left));
+            }
+        }
+        self.changed(&changes);
+    }
+
+    /// Announces the users whose presence elsewhere changed (`true`): each
+    /// has arrived or left, unless it is on this node.
+    fn changed(&mut self, users: &[(i32, bool)]) {
+        for &(user_id, _) in users.iter().filter(|(_, changed)| *changed) {
+            if self.session_store.contains_key(&user_id) {
+                continue;
+            }
+            if self.present(user_id) {
+                self.presence.joined(user_id);
+            } else {
+                self.presence.left(user_id);
             }
         }
         self.announce_presence(false);
     }
 
-    /// Tells this node's users that the other nodes are out of reach, or
-    /// back; on return, publishes who is here at once.
+    /// Our own heartbeat came back through Redis: the link carries both
+    /// ways, and a round of the cluster's time has passed. A node not heard
+    /// from for `BURY_AFTER_BEATS` rounds is gone, and so are its users.
+    /// Counting rounds, not seconds, a node that was paused, or cut off,
+    /// reads what arrived meanwhile before it judges anyone.
+    fn own_heartbeat_back(&mut self) {
+        let Some(cluster) = &mut self.cluster else {
+            return;
+        };
+        let mut gone = Vec::new();
+        for (&id, node) in &mut cluster.nodes {
+            if std::mem::take(&mut node.heard) {
+                node.missed = 0;
+            } else {
+                node.missed += 1;
+                if node.missed >= BURY_AFTER_BEATS {
+                    gone.push(id);
+                }
+            }
+        }
+        // Lines dropped in the last round have been told; a new drop may be.
+        cluster.told_dropped = false;
+        for id in gone {
+            log::warn!("node {id:x} silent for {BURY_AFTER_BEATS} rounds: its users have left");
+            self.node_has(id, &[], true);
+            if let Some(cluster) = &mut self.cluster {
+                cluster.nodes.remove(&id);
+            }
+        }
+    }
+    // ANCHOR_END: remote
+
+    /// Scale-out: on every tick, tells the others that this node lives and
+    /// who is on it. Every heartbeat repeats every claim, so a claim lost on
+    /// the way, or made while Redis was away, is settled one beat later.
+    pub(crate) fn node_heartbeat(&mut self) {
+        let Some(cluster) = &mut self.cluster else {
+            return;
+        };
+        cluster.seq += 1;
+        let seq = cluster.seq;
+        let users = cluster.local.iter().map(|(&u, &s)| (u, s)).collect();
+        let lost = cluster.outbox.lost.load(Ordering::Relaxed);
+        cluster.publish(Kind::Heartbeat { seq, users, lost });
+    }
+
+    /// Tells this node's users that the other nodes are out of reach, or,
+    /// once the link has proven itself, back.
     pub(crate) fn link_changed(&mut self, up: bool) {
         let Some(cluster) = &mut self.cluster else {
             return;
         };
-        cluster.linked = up;
+        if up == !cluster.told_lost {
+            return;
+        }
+        cluster.told_lost = !up;
         if up {
-            // The others were silent because of Redis, not because they died.
+            // The others were silent because of the link, not because they
+            // died: they get a fresh count of rounds.
             for node in cluster.nodes.values_mut() {
-                node.last_heard = Instant::now();
+                node.missed = 0;
             }
             self.broadcast(LINK_BACK.to_string(), Broadcast::Chat);
-            self.node_heartbeat();
         } else {
-            // Our claims will not come back: nobody else can contest them.
-            cluster.unconfirmed.clear();
             self.broadcast(LINK_LOST.to_string(), Broadcast::Chat);
         }
     }
-    // ANCHOR_END: remote
 }
 
 // ANCHOR: link
@@ -347,42 +542,74 @@ impl WebSocketServer {
 /// has subscribed may only listen, so publishing needs another.
 pub(crate) struct RedisLink {
     client: redis::Client,
+    node: NodeId,
+    /// What the chat server task publishes, in order.
+    outbox: OutboxReceiver,
+}
+
+impl OutboxReceiver {
+    /// Chat lines lost so far.
+    #[cfg(test)]
+    pub(crate) fn lost(&self) -> u64 {
+        self.lost.load(Ordering::Relaxed)
+    }
+}
+
+/// The link's end of the [`Outbox`].
+pub(crate) struct OutboxReceiver {
+    pub(crate) receiver: mpsc::UnboundedReceiver<Envelope>,
+    chat_waiting: Arc<AtomicUsize>,
+    lost: Arc<AtomicU64>,
+    heartbeat_waiting: Arc<AtomicBool>,
+}
+
+/// A link to Redis that is up: its subscription and its publisher.
+struct Connected {
     subscription: redis::aio::PubSubStream,
     publisher: redis::aio::MultiplexedConnection,
-    /// What the chat server task publishes, in order.
-    outbox: mpsc::Receiver<String>,
 }
 
 impl RedisLink {
-    async fn connect(
-        client: redis::Client,
-        outbox: mpsc::Receiver<String>,
-    ) -> Result<Self, (redis::RedisError, mpsc::Receiver<String>)> {
-        let connected = async {
-            let mut pubsub = client.get_async_pubsub().await?;
+    async fn connect(&self) -> redis::RedisResult<Connected> {
+        let connecting = async {
+            let mut pubsub = self.client.get_async_pubsub().await?;
             pubsub.subscribe(CHANNEL).await?;
-            let publisher = client.get_multiplexed_async_connection().await?;
-            Ok((pubsub.into_on_message(), publisher))
-        };
-        match connected.await {
-            Ok((subscription, publisher)) => Ok(Self {
-                client,
-                subscription,
+            let config =
+                redis::AsyncConnectionConfig::new().set_response_timeout(Some(STALL_BOUND));
+            let publisher = self
+                .client
+                .get_multiplexed_async_connection_with_config(&config)
+                .await?;
+            Ok(Connected {
+                subscription: pubsub.into_on_message(),
                 publisher,
-                outbox,
-            }),
-            Err(err) => Err((err, outbox)),
+            })
+        };
+        // A Redis that takes the connection and then says nothing fails too.
+        match tokio::time::timeout(STALL_BOUND, connecting).await {
+            Ok(connected) => connected,
+            Err(_) => Err(redis::RedisError::from((
+                redis::ErrorKind::Io,
+                "no answer from Redis",
+            ))),
         }
     }
 
-    /// The link task: relays envelopes both ways until Redis goes away,
-    /// then reconnects with capped exponential backoff, and so on until the
-    /// chat server stops. One task publishes everything, so each user's
-    /// messages leave in the order they were sent.
-    pub(crate) async fn run(mut self, ws_server_sender: mpsc::Sender<WebSocketCommands>) {
+    /// The link task: relays envelopes both ways until the link is lost,
+    /// then reconnects with a backoff that grows until a link has stayed
+    /// healthy for `HEALTHY_AFTER`, and so on until the chat server stops.
+    /// Users hear that contact is back only once it is proven: a batch was
+    /// published and this node's own heartbeat came back.
+    async fn run(
+        mut self,
+        mut connected: Connected,
+        ws_server_sender: mpsc::Sender<WebSocketCommands>,
+    ) {
         use WebSocketCommands::*;
+        let mut wait = RECONNECT_MIN;
         loop {
-            let lost = match self.relay(&ws_server_sender).await {
+            let up_since = Instant::now();
+            let lost = match self.relay(&mut connected, &ws_server_sender).await {
                 Ok(()) => return,
                 Err(lost) => lost,
             };
@@ -390,37 +617,35 @@ impl RedisLink {
             if ws_server_sender.send(Link(false)).await.is_err() {
                 return;
             }
-            let mut wait = RECONNECT_MIN;
-            let client = self.client.clone();
-            let mut outbox = self.outbox;
-            self = loop {
-                tokio::time::sleep(wait).await;
-                match Self::connect(client.clone(), outbox).await {
-                    Ok(link) => break link,
-                    Err((err, kept)) => {
-                        log::debug!("Redis still unreachable: {err}");
-                        outbox = kept;
-                    }
-                }
-                wait = (wait * 2).min(RECONNECT_MAX);
-            };
-            // Whatever was queued meanwhile is dropped, as users were told.
-            while self.outbox.try_recv().is_ok() {}
-            log::info!("in contact with Redis again");
-            if ws_server_sender.send(Link(true)).await.is_err() {
-                return;
+            if up_since.elapsed() >= HEALTHY_AFTER {
+                wait = RECONNECT_MIN;
             }
+            connected = loop {
+                tokio::time::sleep(wait).await;
+                wait = (wait * 2).min(RECONNECT_MAX);
+                match self.connect().await {
+                    Ok(connected) => break connected,
+                    Err(err) => log::debug!("Redis still unreachable: {err}"),
+                }
+            };
+            log::info!("connected to Redis again");
         }
     }
 
-    /// `Ok` when the chat server has stopped, `Err` when Redis went away.
+    /// `Ok` when the chat server has stopped, `Err` when the link is lost.
     async fn relay(
         &mut self,
+        connected: &mut Connected,
         ws_server_sender: &mpsc::Sender<WebSocketCommands>,
     ) -> Result<(), String> {
+        // Our heartbeats published and not heard back yet. Counted, not
+        // timed: a node that was paused publishes one on waking, not four.
+        let mut unheard = 0;
+        let mut proven = false;
+        let mut batch = Vec::with_capacity(PUBLISH_BATCH);
         loop {
             tokio::select! {
-                heard = self.subscription.next() => {
+                heard = connected.subscription.next() => {
                     let Some(heard) = heard else {
                         return Err("the subscription ended".to_string());
                     };
@@ -431,32 +656,69 @@ impl RedisLink {
                         log::warn!("ignoring an envelope this node cannot read: {line:?}");
                         continue;
                     };
-                    let remote = WebSocketCommands::Remote(envelope);
-                    if ws_server_sender.send(remote).await.is_err() {
+                    if envelope.node == self.node && matches!(envelope.kind, Kind::Heartbeat { .. }) {
+                        unheard = 0;
+                        // Published and heard back: the link carries both ways.
+                        if !std::mem::replace(&mut proven, true) {
+                            let _ = ws_server_sender.send(WebSocketCommands::Link(true)).await;
+                        }
+                    }
+                    if ws_server_sender.send(WebSocketCommands::Remote(envelope)).await.is_err() {
                         return Ok(());
                     }
                 }
-                line = self.outbox.recv() => {
-                    let Some(line) = line else {
+                received = self.outbox.receiver.recv_many(&mut batch, PUBLISH_BATCH) => {
+                    if received == 0 {
                         return Ok(());
-                    };
-                    redis::cmd("PUBLISH")
-                        .arg(CHANNEL)
-                        .arg(line)
-                        .query_async::<i64>(&mut self.publisher)
-                        .await
-                        .map_err(|err| err.to_string())?;
+                    }
+                    for envelope in &batch {
+                        if let Kind::Heartbeat { .. } = envelope.kind {
+                            self.outbox.heartbeat_waiting.store(false, Ordering::Relaxed);
+                            unheard += 1;
+                        }
+                    }
+                    if unheard > DEAF_AFTER_BEATS {
+                        return Err(format!(
+                            "deaf: {DEAF_AFTER_BEATS} of our heartbeats did not come back"
+                        ));
+                    }
+                    self.publish(connected, &mut batch).await?;
                 }
             }
         }
     }
+
+    /// Publishes `batch` in one round trip (one pipeline, order kept). Its
+    /// chat lines leave the backlog either way; if Redis failed them, they
+    /// count as lost, which the next heartbeat tells the other nodes.
+    async fn publish(
+        &mut self,
+        connected: &mut Connected,
+        batch: &mut Vec<Envelope>,
+    ) -> Result<(), String> {
+        let mut pipe = redis::pipe();
+        let mut chat = 0;
+        for envelope in batch.drain(..) {
+            chat += usize::from(envelope.is_chat());
+            pipe.cmd("PUBLISH")
+                .arg(CHANNEL)
+                .arg(envelope.encode())
+                .ignore();
+        }
+        let published = pipe.query_async::<()>(&mut connected.publisher).await;
+        self.outbox.chat_waiting.fetch_sub(chat, Ordering::Relaxed);
+        published.map_err(|err| {
+            self.outbox.lost.fetch_add(chat as u64, Ordering::Relaxed);
+            err.to_string()
+        })
+    }
 }
 
 /// Scale-out: when `REDIS_URL` is set, this node's part of the cluster and
-/// its link to Redis; `None` otherwise. A Redis that does not answer at
-/// start is an error: a node that started alone while its operator expected
-/// a cluster would split the chat silently.
-pub(crate) async fn join_from_env() -> std::io::Result<Option<(Cluster, RedisLink)>> {
+/// its link to Redis, connected; `None` otherwise. A Redis that does not
+/// answer at start is an error: a node that started alone while its
+/// operator expected a cluster would split the chat silently.
+pub(crate) async fn join_from_env() -> std::io::Result<Option<(Cluster, Link)>> {
     let Ok(url) = std::env::var("REDIS_URL") else {
         return Ok(None);
     };
@@ -467,15 +729,31 @@ pub(crate) async fn join_from_env() -> std::io::Result<Option<(Cluster, RedisLin
         )
     };
     let client = redis::Client::open(url.as_str()).map_err(unreachable)?;
-    let (outbox, outbox_receiver) = mpsc::channel(PUBLISH_CAPACITY);
-    let link = RedisLink::connect(client, outbox_receiver)
-        .await
-        .map_err(|(err, _)| unreachable(err))?;
+    let (outbox, receiver) = Outbox::new();
     let cluster = Cluster::new(outbox);
+    let link = RedisLink {
+        client,
+        node: cluster.node,
+        outbox: receiver,
+    };
+    let connected = link.connect().await.map_err(unreachable)?;
     log::info!(
         "node {:x}: one chat with every node on the same Redis, over pub/sub",
         cluster.node
     );
-    Ok(Some((cluster, link)))
+    Ok(Some((cluster, Link { link, connected })))
+}
+
+/// A link to Redis, connected and ready to run.
+pub(crate) struct Link {
+    link: RedisLink,
+    connected: Connected,
+}
+
+impl Link {
+    /// Runs the link task until the chat server stops.
+    pub(crate) async fn run(self, ws_server_sender: mpsc::Sender<WebSocketCommands>) {
+        self.link.run(self.connected, ws_server_sender).await;
+    }
 }
 // ANCHOR_END: link

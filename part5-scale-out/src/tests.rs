@@ -3,7 +3,9 @@
 //! to show. Time is passed in (`..._at(now)`), so nothing here sleeps.
 
 use super::*;
-use cluster::{Kind, LINK_BACK, LINK_LOST, NODE_TIMEOUT, NodeId, PUBLISH_CAPACITY};
+use cluster::{
+    CHAT_BACKLOG, Kind, LINES_LOST, LINK_BACK, LINK_LOST, NodeId, Outbox, OutboxReceiver,
+};
 use guards::{AddressLimit, AddressLimits};
 use std::net::{IpAddr, Ipv4Addr};
 
@@ -450,14 +452,18 @@ fn envelopes_survive_the_channel_and_garbage_is_refused() {
         },
         Kind::Claim {
             user_id: 7,
-            conn_id: 12,
+            since: 1_765_000_000_123,
         },
         Kind::Left { user_id: 7 },
         Kind::Heartbeat {
-            users: BTreeSet::from([1, 2, 30]),
+            seq: 12,
+            users: vec![(1, 10), (2, 20), (30, 5)],
+            lost: 3,
         },
         Kind::Heartbeat {
-            users: BTreeSet::new(),
+            seq: 1,
+            users: Vec::new(),
+            lost: 0,
         },
     ];
     for kind in kinds {
@@ -472,15 +478,17 @@ fn envelopes_survive_the_channel_and_garbage_is_refused() {
         "zz message 1 hi",
         "1f claim 3",
         "1f left x",
+        "1f heartbeat 1",
+        "1f heartbeat 1 0 2",
         "1f shout 1",
     ] {
         assert_eq!(Envelope::decode(garbage), None, "{garbage:?}");
     }
 }
 
-/// A node with a cluster, and the outbox it publishes to.
-fn node() -> (WebSocketServer, UserSessionFactory, mpsc::Receiver<String>) {
-    let (outbox, published) = mpsc::channel(PUBLISH_CAPACITY);
+/// A node with a cluster, and what it publishes.
+fn node() -> (WebSocketServer, UserSessionFactory, OutboxReceiver) {
+    let (outbox, published) = Outbox::new();
     let (server, factory) = WebSocketServer::new(None, Some(Cluster::new(outbox)));
     (server, factory, published)
 }
@@ -508,37 +516,59 @@ fn from(node: NodeId, kind: Kind) -> Envelope {
     Envelope { node, kind }
 }
 
-#[test]
-fn of_two_claims_the_one_redis_delivers_last_wins() {
-    let (mut server, _factory, mut published) = node();
-    let (handle, _queue, mut kicked) = local_user(5);
-    server.user_connect(1, handle);
-    let claim = published.try_recv().expect("a claim was published");
-    assert!(claim.ends_with(" claim 1 5"), "{claim}");
-    // Another node's claim that Redis delivers before ours is older.
-    server.remote(from(
-        0xb,
-        Kind::Claim {
-            user_id: 1,
-            conn_id: 9,
-        },
-    ));
-    assert!(kicked.try_recv().is_err(), "our newer connection stays");
-    assert!(server.session_store.contains_key(&1));
-    // Ours comes back; a claim after it is newer, and wins.
+/// What a user's queue holds, as text.
+fn lines(queue: &mut mpsc::Receiver<Outgoing>) -> Vec<String> {
+    let mut heard = Vec::new();
+    while let Ok(outgoing) = queue.try_recv() {
+        if let Outgoing::Text(line) = outgoing {
+            heard.push(line.to_string());
+        }
+    }
+    heard
+}
+
+/// This node's own heartbeat, as it comes back through Redis.
+fn own_heartbeat(server: &mut WebSocketServer) {
     let own = server.cluster.as_ref().expect("a cluster").node;
     server.remote(from(
         own,
-        Kind::Claim {
-            user_id: 1,
-            conn_id: 5,
+        Kind::Heartbeat {
+            seq: 0,
+            users: Vec::new(),
+            lost: 0,
         },
     ));
+}
+
+#[test]
+fn of_two_connections_of_one_uid_the_newer_wins_whatever_the_order() {
+    let (mut server, _factory, mut published) = node();
+    let (handle, _queue, mut kicked) = local_user(5);
+    server.user_connect(1, handle);
+    let Ok(Envelope {
+        kind: Kind::Claim { since: ours, .. },
+        ..
+    }) = published.receiver.try_recv()
+    else {
+        panic!("a claim was published");
+    };
+    // A claim from node b that is older than ours, however late it comes,
+    // leaves our connection alone; node b closes its own when it hears ours.
+    let older = Kind::Claim {
+        user_id: 1,
+        since: ours - 1,
+    };
+    server.remote(from(0xb, older));
+    assert!(kicked.try_recv().is_err(), "our newer connection stays");
+    assert!(server.session_store.contains_key(&1));
+    // A newer one, here in a heartbeat (claims are repeated in every one,
+    // so a claim lost on the way is settled a beat later), wins.
     server.remote(from(
         0xb,
-        Kind::Claim {
-            user_id: 1,
-            conn_id: 10,
+        Kind::Heartbeat {
+            seq: 4,
+            users: vec![(1, ours + 1)],
+            lost: 0,
         },
     ));
     let reason = kicked.try_recv().expect("the older connection is closed");
@@ -551,41 +581,43 @@ fn of_two_claims_the_one_redis_delivers_last_wins() {
 }
 
 #[test]
-fn a_silent_node_is_buried_unless_redis_is_away() {
+fn a_node_is_buried_after_three_of_our_rounds_without_a_word() {
     let (mut server, _factory, _published) = node();
     let (handle, mut queue, _kicked) = local_user(1);
     server.user_connect(1, handle);
-    server.remote(from(
-        0xb,
-        Kind::Heartbeat {
-            users: BTreeSet::from([2]),
-        },
-    ));
+    let heartbeat = |users: Vec<(i32, u64)>| Kind::Heartbeat {
+        seq: 1,
+        users,
+        lost: 0,
+    };
+    server.remote(from(0xb, heartbeat(vec![(2, 7)])));
     server.announce_presence(true);
-    let long_ago = Instant::now() - NODE_TIMEOUT - Duration::from_secs(1);
-    let cluster = server.cluster.as_mut().expect("a cluster");
-    cluster.nodes.get_mut(&0xb).expect("node b").last_heard = long_ago;
-    // While Redis is away, silence proves nothing.
+    // However long it takes by the clock, rounds are what count: two rounds
+    // of silence, then a word from node b, and the count starts again.
+    own_heartbeat(&mut server);
+    own_heartbeat(&mut server);
+    own_heartbeat(&mut server);
+    server.remote(from(0xb, heartbeat(vec![(2, 7)])));
+    own_heartbeat(&mut server);
+    own_heartbeat(&mut server);
+    assert!(server.present(2));
+    // While the link is down no round passes; back, node b starts afresh.
     server.link_changed(false);
-    server.node_heartbeat();
-    assert!(server.present(2));
-    // Back in touch, node b gets a fresh timeout; past it, its users left.
     server.link_changed(true);
-    server.node_heartbeat();
-    assert!(server.present(2));
-    let cluster = server.cluster.as_mut().expect("a cluster");
-    cluster.nodes.get_mut(&0xb).expect("node b").last_heard = long_ago;
-    server.node_heartbeat();
-    assert!(!server.present(2));
+    own_heartbeat(&mut server);
+    own_heartbeat(&mut server);
+    assert!(
+        server.present(2),
+        "two silent rounds since the link came back"
+    );
+    own_heartbeat(&mut server);
+    assert!(
+        !server.present(2),
+        "three: node b is gone, and user 2 with it"
+    );
     server.announce_presence(true);
-    let mut heard = Vec::new();
-    while let Ok(outgoing) = queue.try_recv() {
-        if let Outgoing::Text(line) = outgoing {
-            heard.push(line);
-        }
-    }
     assert_eq!(
-        heard,
+        lines(&mut queue),
         [
             "[server]: user 1 joined",
             "[server]: user 2 joined",
@@ -594,4 +626,104 @@ fn a_silent_node_is_buried_unless_redis_is_away() {
             "[server]: user 2 left",
         ]
     );
+}
+
+#[test]
+fn a_heartbeat_that_repeats_what_is_known_announces_nothing() {
+    let (mut server, _factory, _published) = node();
+    let (handle, mut queue, _kicked) = local_user(1);
+    server.user_connect(1, handle);
+    let users: Vec<(i32, u64)> = (100..1100).map(|user| (user, 1)).collect();
+    let heartbeat = |users: Vec<(i32, u64)>| {
+        from(
+            0xb,
+            Kind::Heartbeat {
+                seq: 1,
+                users,
+                lost: 0,
+            },
+        )
+    };
+    server.remote(heartbeat(users.clone()));
+    server.announce_presence(true);
+    assert_eq!(
+        lines(&mut queue),
+        ["[server]: user 1 joined", "[server]: 1000 users joined"]
+    );
+    server.remote(heartbeat(users.clone()));
+    server.announce_presence(true);
+    assert!(lines(&mut queue).is_empty(), "nothing changed");
+    // One user gone, one come, and user 1 also on node b for a moment: the
+    // news is the two users, not user 1, who is here.
+    let mut changed = users[1..].to_vec();
+    changed.push((5000, 1));
+    changed.push((1, 0));
+    server.remote(heartbeat(changed));
+    server.announce_presence(true);
+    assert_eq!(
+        lines(&mut queue),
+        ["[server]: user 5000 joined", "[server]: user 100 left"]
+    );
+}
+
+#[test]
+fn chat_lines_wait_up_to_the_backlog_and_the_rest_always_goes() {
+    let (outbox, receiver) = Outbox::new();
+    let mut cluster = Cluster::new(outbox);
+    let node = cluster.node;
+    let line = |n: usize| Envelope {
+        node,
+        kind: Kind::Message {
+            user_id: 1,
+            text: n.to_string(),
+        },
+    };
+    for n in 0..CHAT_BACKLOG {
+        assert!(cluster.outbox_send(line(n)), "line {n} has room");
+    }
+    assert!(
+        !cluster.outbox_send(line(CHAT_BACKLOG)),
+        "the backlog is full"
+    );
+    assert!(cluster.outbox_send(Envelope {
+        node,
+        kind: Kind::Left { user_id: 1 },
+    }));
+    let beat = || Envelope {
+        node,
+        kind: Kind::Heartbeat {
+            seq: 1,
+            users: Vec::new(),
+            lost: 0,
+        },
+    };
+    assert!(cluster.outbox_send(beat()));
+    assert!(
+        !cluster.outbox_send(beat()),
+        "one heartbeat waits at a time"
+    );
+    assert_eq!(receiver.receiver.len(), CHAT_BACKLOG + 2);
+    assert_eq!(receiver.lost(), 1, "the dropped line counts as lost");
+}
+
+#[test]
+fn lines_lost_on_another_node_are_told_here() {
+    let (mut server, _factory, _published) = node();
+    let (handle, mut queue, _kicked) = local_user(1);
+    server.user_connect(1, handle);
+    let heartbeat = |lost| {
+        from(
+            0xb,
+            Kind::Heartbeat {
+                seq: 1,
+                users: Vec::new(),
+                lost,
+            },
+        )
+    };
+    server.remote(heartbeat(0));
+    server.remote(heartbeat(2));
+    server.remote(heartbeat(2));
+    let heard = lines(&mut queue);
+    assert_eq!(heard.iter().filter(|line| *line == LINES_LOST).count(), 1);
 }

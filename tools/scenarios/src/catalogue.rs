@@ -84,6 +84,22 @@ pub mod params {
     pub const NODE_GONE_SECS: u64 = 8;
     /// Seconds within which the nodes are back in touch once Redis is.
     pub const RESUME_SECS: u64 = 10;
+    /// Milliseconds Redis is paused in `cluster-redis-stall`: longer than
+    /// redis-rs's default response timeout (500 ms).
+    pub const REDIS_STALL_MS: u64 = 800;
+    /// Lines user 1 sends, one every 100 ms, across that stall.
+    pub const STALL_LINES: usize = 30;
+    /// Seconds PUBLISH is refused in `cluster-publish-refused`.
+    pub const REFUSED_SECS: u64 = 5;
+    /// Seconds a node is paused in `cluster-node-paused`.
+    pub const NODE_PAUSE_SECS: u64 = 5;
+    /// Milliseconds the proxy delays node 1's bytes to Redis in `cluster-slow-link`.
+    pub const LINK_DELAY_MS: u64 = 100;
+    /// Lines user 1 sends at once across that link.
+    pub const SLOW_LINK_LINES: usize = 100;
+    /// Seconds within which all of them must reach node 2: a handful of
+    /// round trips, where one round trip per line would take ten times as long.
+    pub const SLOW_LINK_SECS: u64 = 3;
     /// Messages a user may send a second, and at once, by part 4's defaults.
     pub const INPUT_RATE: usize = 10;
     /// Messages a user may send at once, by part 4's defaults.
@@ -214,6 +230,8 @@ pub enum Shape {
         nodes: usize,
         /// Whether a redis-server is started for them.
         redis: bool,
+        /// Whether node 1 reaches Redis through a fault proxy.
+        proxied: bool,
     },
     /// A server that is meant not to start; the runner starts it.
     Unstarted,
@@ -263,10 +281,24 @@ const SERVER: Setup = Setup {
 /// `nodes` servers over a redis-server.
 const fn cluster(nodes: usize) -> Setup {
     Setup {
-        shape: Shape::Cluster { nodes, redis: true },
+        shape: Shape::Cluster {
+            nodes,
+            redis: true,
+            proxied: false,
+        },
         ..SERVER
     }
 }
+
+/// Two servers over a redis-server, node 1 through a fault proxy.
+const PROXIED_PAIR: Setup = Setup {
+    shape: Shape::Cluster {
+        nodes: 2,
+        redis: true,
+        proxied: true,
+    },
+    ..SERVER
+};
 
 impl Setup {
     /// The same setup, lifting `lifts`.
@@ -471,8 +503,41 @@ catalogue! {
         title ("Redis is killed, then started again: every user is told that cross-node \
                 delivery stopped, a line sent meanwhile reaches its own node only, and within \
                 {RESUME_SECS} s of Redis's return users are told and lines cross again");
+    /// Redis goes away, the same uid connects to two nodes, Redis comes back.
+    ClusterOutageSameUid = "cluster-outage-same-uid", deadline 90 s, setup (cluster(2)),
+        title ("Redis is killed; uid 7 connects to node 1, then to node 2; Redis starts again: \
+                within {RESUME_SECS} s the older connection is closed with 1008 and a reason, and \
+                the newer one chats across nodes");
+    /// A node's subscription hears nothing, its socket open.
+    ClusterDeafSubscription = "cluster-deaf-subscription", deadline 90 s, setup (PROXIED_PAIR),
+        title ("node 1's subscription stops hearing (a proxy drops what Redis sends on it; the \
+                socket stays open): its users are told they lost contact and then that it is \
+                back, user 2 on node 2 hears nobody leave, and lines cross again");
+    /// Redis pauses for less than a second.
+    ClusterRedisStall = "cluster-redis-stall", deadline 60 s, setup (cluster(2)),
+        title ("Redis is paused for {REDIS_STALL_MS} ms (SIGSTOP, SIGCONT) while user 1 on node \
+                1 sends a line every 100 ms: user 2 on node 2 gets all {STALL_LINES}, in order, \
+                and nobody is told anything");
+    /// Redis takes connections but refuses PUBLISH.
+    ClusterPublishRefused = "cluster-publish-refused", deadline 90 s, setup (cluster(2)),
+        title ("Redis refuses PUBLISH for {REFUSED_SECS} s (an ACL change), SUBSCRIBE still \
+                works: user 1 is told once that contact was lost, and once, within \
+                {RESUME_SECS} s of PUBLISH working again, that it is back; then lines cross");
+    /// A node is paused for a few seconds.
+    ClusterNodePaused = "cluster-node-paused", deadline 60 s, setup (cluster(2).signalled()),
+        title ("node 1 is paused for {NODE_PAUSE_SECS} s (SIGSTOP, SIGCONT): its user 1 hears \
+                nothing of user 2, on node 2 all along, and user 2's next line reaches it");
+    /// A slow link between a node and Redis.
+    ClusterSlowLink = "cluster-slow-link", deadline 60 s,
+        setup (PROXIED_PAIR.lifting(&[Lift::InputRate])),
+        title ("node 1's bytes to Redis are delayed {LINK_DELAY_MS} ms: {SLOW_LINK_LINES} lines \
+                sent at once by user 1 all reach user 2 on node 2, in order, within \
+                {SLOW_LINK_SECS} s");
     /// `REDIS_URL` names a port where no Redis listens.
-    ClusterRedisUnreachable = "cluster-redis-unreachable", deadline 60 s, setup (Setup { shape: Shape::Cluster { nodes: 1, redis: false }, ..SERVER }),
+    ClusterRedisUnreachable = "cluster-redis-unreachable", deadline 60 s, setup (Setup {
+            shape: Shape::Cluster { nodes: 1, redis: false, proxied: false },
+            ..SERVER
+        }),
         title ("`REDIS_URL` names a port where no Redis listens: the node exits within \
                 {REPLY_SECS} s with status 1 and says what to do");
 }

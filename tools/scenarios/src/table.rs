@@ -129,10 +129,10 @@ const BAD_PORT_PANIC: &str =
 const SHUTTING_DOWN: &str = "server is shutting down";
 const TOO_FAST: &str = "kept sending too fast after a warning";
 const USER_1_LEFT: &str = "[server]: user 1 left";
-const LINK_LOST: &str =
-    "[server]: lost contact with the other nodes: messages now reach users on this node only";
-const LINK_BACK: &str = "[server]: in contact with the other nodes again; messages sent \
-                         meanwhile reached users on this node only";
+const LINK_LOST: &str = "[server]: lost contact with the other nodes: messages may not reach \
+                         them, or theirs you, until contact is back";
+const LINK_BACK: &str =
+    "[server]: in contact with the other nodes again; messages sent meanwhile may have been lost";
 const REDIS_UNREACHABLE: &str = "REDIS_URL is set, but no Redis answers there: start \
                                  redis-server, or unset REDIS_URL to run this node alone";
 
@@ -942,6 +942,41 @@ pub fn row(scenario: Scenario) -> Row {
             Fact::saw("user 2 on node 2", Seen::text(LINK_LOST)),
             Fact::saw("user 2 on node 2", Seen::text(LINK_BACK)),
             Fact::saw("user 2 on node 2", Seen::text("[UID: 1]: after the outage")),
+        ])),
+        Scenario::ClusterOutageSameUid => cluster(Expect::Works(list![
+            Fact::saw(
+                "the older connection of uid 7, on node 1",
+                Seen::close(1008, REPLACED)
+            ),
+            Fact::saw(
+                "user 2 on node 1",
+                Seen::text("[UID: 7]: the newer connection")
+            ),
+        ])),
+        Scenario::ClusterDeafSubscription => cluster(Expect::Works(list![
+            Fact::saw("user 1 on node 1", Seen::text(LINK_LOST)),
+            Fact::saw("user 1 on node 1", Seen::text(LINK_BACK)),
+            Fact::saw("user 2, listening for news of user 1", Seen::Nothing),
+            Fact::saw("user 1 on node 1", Seen::text("[UID: 2]: heard again")),
+        ])),
+        Scenario::ClusterRedisStall => cluster(Expect::Works(list![
+            Fact::delivered("user 2 on node 2", STALL_LINES),
+            Fact::saw("users 1 and 2, listening for notices", Seen::Nothing),
+        ])),
+        Scenario::ClusterPublishRefused => cluster(Expect::Works(list![
+            Fact::saw("user 1 on node 1", Seen::text(LINK_LOST)),
+            Fact::saw("user 1 on node 1", Seen::text(LINK_BACK)),
+            Fact::saw("user 2 on node 2", Seen::text("[UID: 1]: publishing again")),
+        ])),
+        Scenario::ClusterNodePaused => cluster(Expect::Works(list![
+            Fact::saw("user 1, listening for news of user 2", Seen::Nothing),
+            Fact::saw("user 1 on node 1", Seen::text("[UID: 2]: after the pause")),
+        ])),
+        Scenario::ClusterSlowLink => cluster(Expect::Works(list![
+            Fact::delivered("user 2 on node 2", SLOW_LINK_LINES),
+            Fact::Prompt {
+                secs: SLOW_LINK_SECS,
+            },
         ])),
         Scenario::ClusterRedisUnreachable => cluster(Expect::Works(list![
             Fact::Exited {

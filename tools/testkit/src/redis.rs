@@ -63,8 +63,49 @@ impl RedisServer {
         format!("redis://{}/", self.addr())
     }
 
-    fn addr(&self) -> SocketAddr {
+    /// The address it listens on.
+    pub fn addr(&self) -> SocketAddr {
         SocketAddr::from((Ipv4Addr::LOCALHOST, self.port))
+    }
+
+    /// Pauses the server (SIGSTOP): it answers nothing, its connections
+    /// stay open, as when its machine stalls.
+    pub fn pause(&self) -> Result<()> {
+        crate::platform::pause(self.pid()?)
+    }
+
+    /// Resumes a paused server (SIGCONT).
+    pub fn resume(&self) -> Result<()> {
+        crate::platform::resume(self.pid()?)
+    }
+
+    /// Sends one command, such as `ACL SETUSER default -publish`, and
+    /// returns the first line of the answer; an error answer is an error.
+    pub async fn command(&self, words: &[&str]) -> Result<String> {
+        // RESP, as redis-cli sends it: an array of bulk strings.
+        let mut request = format!("*{}\r\n", words.len());
+        for word in words {
+            request.push_str(&format!("${}\r\n{word}\r\n", word.len()));
+        }
+        let ask = async {
+            let mut stream = TcpStream::connect(self.addr()).await?;
+            stream.write_all(request.as_bytes()).await?;
+            let mut answer = Vec::new();
+            let mut byte = [0u8; 1];
+            while !answer.ends_with(b"\r\n") {
+                stream.read_exact(&mut byte).await?;
+                answer.push(byte[0]);
+            }
+            Ok::<String, std::io::Error>(String::from_utf8_lossy(&answer).trim_end().to_string())
+        };
+        let answer = tokio::time::timeout(Duration::from_secs(5), ask)
+            .await
+            .context("redis-server did not answer within 5 s")?
+            .with_context(|| format!("sending {words:?} to redis-server"))?;
+        if answer.starts_with('-') {
+            bail!("redis-server refused {words:?}: {answer}");
+        }
+        Ok(answer)
     }
 
     /// Kills the server (SIGKILL, no goodbye) and waits until it is gone.

@@ -6,11 +6,12 @@
 
 use super::{REPLY, Run};
 use crate::client::{Client, Event};
+use crate::proxy::{Direction, FaultProxy};
 use crate::redis::RedisServer;
 use crate::server::Server;
 use anyhow::{Context, Result, anyhow, bail};
-use scenarios::params::{CLUSTER_EACH, NODE_GONE_SECS, REPLY_SECS, RESUME_SECS};
-use scenarios::{Fact, Scenario, Seen, Verdict};
+use scenarios::params::*;
+use scenarios::{Fact, Scenario, Seen, Shape, Verdict};
 use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -33,10 +34,12 @@ const NEWS_WAIT: Duration = Duration::from_secs(2);
 /// short, since a client that is not read does not answer pings either.
 const SETTLE: Duration = Duration::from_millis(1500);
 
-/// The Redis server and the nodes after the first (which is [`Run::server`]).
-struct Nodes {
+/// The Redis server and the nodes after the first (which is [`Run::server`]),
+/// and the proxy node 1 reaches Redis through, if the scenario has one.
+pub(super) struct Nodes {
     redis: RedisServer,
     others: Vec<Server>,
+    proxy: Option<FaultProxy>,
 }
 
 impl Nodes {
@@ -52,69 +55,89 @@ impl Nodes {
     }
 }
 
-/// Starts Redis and the nodes a cluster scenario needs, then acts it out.
-pub(super) async fn act(
+/// What a cluster scenario starts with: the run, with node 1 as its
+/// server, and the rest of the cluster; or, when node 1 ignores
+/// `REDIS_URL`, the outcome at once: the scenario does not apply.
+pub(super) enum Prepared {
+    Ready(Box<(Run, Option<Nodes>)>),
+    NotApplicable(super::Outcome),
+}
+
+/// Starts what the scenario's setup asks for: Redis (perhaps with a fault
+/// proxy in front of it for node 1) and the nodes, or a node whose Redis
+/// does not answer.
+pub(super) async fn prepare(
     scenario: Scenario,
     binary: &Path,
     step: Arc<Mutex<String>>,
-) -> Result<super::Outcome> {
+) -> Result<Prepared> {
     let set_step = |what: &str| {
         if let Ok(mut step) = step.lock() {
             *step = what.to_string();
         }
     };
-    if scenario == Scenario::ClusterRedisUnreachable {
-        return redis_unreachable(binary, step).await;
+    let Shape::Cluster {
+        nodes,
+        redis,
+        proxied,
+    } = scenario.setup().shape
+    else {
+        bail!("{} is not a cluster scenario", scenario.id());
+    };
+    if !redis {
+        // Node 1 alone, pointed at a port where no Redis listens.
+        let url = format!("redis://127.0.0.1:{}/", crate::server::free_port()?);
+        set_step(&format!("starting a node with REDIS_URL={url}"));
+        let node = Server::spawn_with(binary, &[("REDIS_URL", &url)])?;
+        return Ok(Prepared::Ready(Box::new((Run::new(node, step), None))));
     }
     set_step("starting redis-server");
     let redis = RedisServer::start().await?;
     let url = redis.url();
-    let mut env = vec![("REDIS_URL", url.as_str())];
-    // Lines sent at once, faster than a person types (the title says so).
-    if scenario == Scenario::ClusterBroadcast {
-        env.push(("RATE_LIMIT_PER_SEC", "0"));
-    }
+    let proxy = match proxied {
+        true => Some(FaultProxy::start(redis.addr()).await?),
+        false => None,
+    };
+    let first_url = proxy
+        .as_ref()
+        .map(|proxy| format!("redis://{}/", proxy.addr()));
+    let mut env = scenario.setup().env();
+    env.push(("REDIS_URL", first_url.as_deref().unwrap_or(&url)));
     set_step("starting node 1");
     let first = Server::start_with(binary, &env).await?;
     if !joined_a_cluster(&first).await {
-        return Ok(super::Outcome {
+        return Ok(Prepared::NotApplicable(super::Outcome {
             verdict: Verdict::NotApplicable,
             facts: Vec::new(),
             figures: vec!["the server ignores REDIS_URL: one process holds the chat".to_string()],
-        });
+        }));
     }
-    let count = match scenario {
-        Scenario::ClusterBroadcast
-        | Scenario::ClusterNodeKilled
-        | Scenario::ClusterRollingRestart => 3,
-        _ => 2,
-    };
+    env.pop();
+    env.push(("REDIS_URL", url.as_str()));
     let mut others = Vec::new();
-    for n in 2..=count {
+    for n in 2..=nodes {
         set_step(&format!("starting node {n}"));
         others.push(Server::start_with(binary, &env).await?);
     }
-    let mut nodes = Nodes { redis, others };
-    let mut run = Run::new(first, step);
-    match scenario {
-        Scenario::ClusterBroadcast => broadcast(&mut run, &mut nodes).await,
-        Scenario::ClusterPresence => presence(&mut run, &mut nodes).await,
-        Scenario::ClusterSameUid => same_uid(&mut run, &mut nodes).await,
-        Scenario::ClusterNodeKilled => node_killed(&mut run, &mut nodes).await,
-        Scenario::ClusterRollingRestart => rolling_restart(&mut run, &mut nodes).await,
-        Scenario::ClusterRedisRestart => redis_restart(&mut run, &mut nodes).await,
-        other => bail!("{} is not a cluster scenario with nodes", other.id()),
-    }?;
-    // When something went wrong, what each node logged helps find out why.
-    if !run.all_ok {
-        let first = run.server().stderr_text();
-        let logs = std::iter::once(first).chain(nodes.others.iter().map(Server::stderr_text));
-        for (n, log) in logs.enumerate() {
-            let own: Vec<&str> = log.lines().filter(|l| !l.contains(" actix")).collect();
-            run.figure(format!("node {} logged:\n{}", n + 1, own.join("\n")));
-        }
+    let nodes = Nodes {
+        redis,
+        others,
+        proxy,
+    };
+    Ok(Prepared::Ready(Box::new((
+        Run::new(first, step),
+        Some(nodes),
+    ))))
+}
+
+/// When something went wrong, what each node logged helps find out why.
+pub(super) fn add_logs(run: &mut Run, nodes: &Nodes) {
+    let first = run.server().stderr_text();
+    let logs = std::iter::once(first).chain(nodes.others.iter().map(Server::stderr_text));
+    for (n, log) in logs.enumerate() {
+        let own: Vec<&str> = log.lines().filter(|l| !l.contains(" actix")).collect();
+        run.figure(format!("node {} logged:\n{}", n + 1, own.join("\n")));
     }
-    Ok(run.finish())
 }
 
 /// Whether the node logged that it joined a cluster, read once its web
@@ -135,7 +158,7 @@ async fn joined_a_cluster(node: &Server) -> bool {
 }
 
 /// Users 1, 2 and 3 on nodes 1, 2 and 3; users 1 and 2 send at once.
-async fn broadcast(run: &mut Run, nodes: &mut Nodes) -> Result<()> {
+pub(super) async fn broadcast(run: &mut Run, nodes: &mut Nodes) -> Result<()> {
     let mut users = Vec::new();
     for n in 1..=3 {
         let url = nodes.url(run, n)?;
@@ -239,7 +262,7 @@ async fn expect_text(
     run.saw(who.to_string(), seen, ok)
 }
 
-async fn presence(run: &mut Run, nodes: &mut Nodes) -> Result<()> {
+pub(super) async fn presence(run: &mut Run, nodes: &mut Nodes) -> Result<()> {
     let url = nodes.url(run, 1)?;
     let mut one = run.join_at(&url, "1").await?;
     // User 1's own arrival was announced to it before its echo (the room
@@ -258,7 +281,7 @@ async fn presence(run: &mut Run, nodes: &mut Nodes) -> Result<()> {
     Ok(())
 }
 
-async fn same_uid(run: &mut Run, nodes: &mut Nodes) -> Result<()> {
+pub(super) async fn same_uid(run: &mut Run, nodes: &mut Nodes) -> Result<()> {
     let url_1 = nodes.url(run, 1)?;
     let mut older = run.join_at(&url_1, "1").await?;
     let mut two = run.join_at(&url_1, "2").await?;
@@ -292,7 +315,7 @@ async fn same_uid(run: &mut Run, nodes: &mut Nodes) -> Result<()> {
     Ok(())
 }
 
-async fn node_killed(run: &mut Run, nodes: &mut Nodes) -> Result<()> {
+pub(super) async fn node_killed(run: &mut Run, nodes: &mut Nodes) -> Result<()> {
     let mut users = Vec::new();
     for n in 1..=3 {
         let url = nodes.url(run, n)?;
@@ -352,7 +375,7 @@ async fn node_killed(run: &mut Run, nodes: &mut Nodes) -> Result<()> {
 }
 
 /// A rolling restart as users live it: a node is stopped, its user moves on.
-async fn rolling_restart(run: &mut Run, nodes: &mut Nodes) -> Result<()> {
+pub(super) async fn rolling_restart(run: &mut Run, nodes: &mut Nodes) -> Result<()> {
     let (url_1, url_2, url_3) = (nodes.url(run, 1)?, nodes.url(run, 2)?, nodes.url(run, 3)?);
     let mut two = run.join_at(&url_2, "2").await?;
     let mut three = run.join_at(&url_3, "3").await?;
@@ -383,7 +406,7 @@ async fn rolling_restart(run: &mut Run, nodes: &mut Nodes) -> Result<()> {
     Ok(())
 }
 
-async fn redis_restart(run: &mut Run, nodes: &mut Nodes) -> Result<()> {
+pub(super) async fn redis_restart(run: &mut Run, nodes: &mut Nodes) -> Result<()> {
     let url_1 = nodes.url(run, 1)?;
     let url_2 = nodes.url(run, 2)?;
     let mut one = run.join_at(&url_1, "1").await?;
@@ -423,25 +446,33 @@ async fn redis_restart(run: &mut Run, nodes: &mut Nodes) -> Result<()> {
             "user 1 saw {back} instead of the news that Redis is back"
         ));
     }
-    run.step("user 2 reads everything until its node is in touch again");
-    // Everything user 2 sees from the outage on is recorded, in order: a
-    // line of the outage replayed late would show here.
+    run.step("user 2 reads until its node is in touch again");
+    // The notices are facts. A line of the outage may come late, or never:
+    // node 1 publishes it when its link is back, and pub/sub keeps nothing
+    // for a node that has not subscribed again by then. That is a figure.
     let mut seen_by_two = Vec::new();
     loop {
-        let event = two.next_event(resume).await;
-        let seen = event.seen();
-        let done = !matches!(&event, Event::Text(text) if !text.starts_with(LINK_BACK));
-        seen_by_two.push(seen);
-        if done {
-            break;
+        match two.next_event(resume).await {
+            Event::Text(text) if text.starts_with("[server]: ") => {
+                let back = text.starts_with(LINK_BACK);
+                seen_by_two.push(Seen::Text(text.into()));
+                if back {
+                    break;
+                }
+            }
+            Event::Text(text) => run.figure(format!("user 2 got {text:?} after the outage")),
+            event => {
+                seen_by_two.push(event.seen());
+                break;
+            }
         }
     }
     run.step("user 1 sends after the outage; user 2 waits for it");
     one.send_text("after the outage").await?;
     let after = "[UID: 1]: after the outage";
-    seen_by_two.push(match two.next_event(REPLY).await {
-        Event::Text(text) => Seen::Text(text.into()),
-        event => event.seen(),
+    seen_by_two.push(match two.wait_for_text(after, REPLY).await {
+        Ok(()) => Seen::Text(after.into()),
+        Err(event) => event.seen(),
     });
     let expected = [
         Seen::Text(LINK_LOST.into()),
@@ -455,6 +486,316 @@ async fn redis_restart(run: &mut Run, nodes: &mut Nodes) -> Result<()> {
         };
         run.saw("user 2 on node 2", seen, ok);
     }
+    Ok(())
+}
+
+/// Redis goes away; uid 7 connects to node 1, then to node 2; Redis comes
+/// back. Both claims were made while no node could hear the other's.
+pub(super) async fn outage_same_uid(run: &mut Run, nodes: &mut Nodes) -> Result<()> {
+    let (url_1, url_2) = (nodes.url(run, 1)?, nodes.url(run, 2)?);
+    let mut two = run.join_at(&url_1, "2").await?;
+    run.step("Redis is killed");
+    nodes.redis.kill().await?;
+    let _ = full_notice(&mut two, LINK_LOST, REPLY).await;
+    run.step("uid 7 connects to node 1, then to node 2");
+    let mut older = run.join_at(&url_1, "7").await?;
+    let mut newer = run.join_at(&url_2, "7").await?;
+    run.step("Redis starts again");
+    nodes.redis.start_again().await?;
+    let resume = Duration::from_secs(RESUME_SECS);
+    run.step("the older connection waits to be closed");
+    let closed = older.next_non_text(resume).await.seen();
+    let ok = matches!(&closed, Seen::Close { code: 1008, .. });
+    run.saw("the older connection of uid 7, on node 1", closed, ok);
+    run.step("the newer connection chats across nodes");
+    // Its line reaches node 1 once node 2's link is back: sent until then.
+    let line = "[UID: 7]: the newer connection";
+    let started = tokio::time::Instant::now();
+    let seen = loop {
+        newer.send_text("the newer connection").await?;
+        match two.wait_for_text(line, Duration::from_millis(500)).await {
+            Ok(()) => break Seen::Text(line.into()),
+            Err(Event::Silent) if started.elapsed() < resume => continue,
+            Err(event) => break event.seen(),
+        }
+    };
+    let ok = seen == Seen::Text(line.into());
+    run.saw("user 2 on node 1", seen, ok);
+    Ok(())
+}
+
+/// Node 1's subscription hears nothing: the proxy drops what Redis sends
+/// on it (node 1 opens it first), and the socket stays open.
+pub(super) async fn deaf_subscription(run: &mut Run, nodes: &mut Nodes) -> Result<()> {
+    let (url_1, url_2) = (nodes.url(run, 1)?, nodes.url(run, 2)?);
+    let mut one = run.join_at(&url_1, "1").await?;
+    let mut two = run.join_at(&url_2, "2").await?;
+    let _ = next_notice_about(&mut one, "2 joined", SETTLE).await;
+    let _ = next_notice_about(&mut two, "joined", SETTLE).await;
+    run.step("node 1's subscription goes deaf");
+    let proxy = nodes.proxy.as_ref().context("node 1 has no proxy")?;
+    proxy.connection(0).drop_bytes(Direction::ToClient);
+    let resume = Duration::from_secs(RESUME_SECS);
+    // User 2 reads on meanwhile, answering pings, and hears what it hears.
+    let listener = super::Listener::start(two);
+    run.step("user 1 waits to be told, twice");
+    for notice in [LINK_LOST, LINK_BACK] {
+        let seen = full_notice(&mut one, notice, resume).await;
+        let ok = matches!(&seen, Seen::Text(text) if text.starts_with(notice));
+        if !run.saw("user 1 on node 1", seen, ok) {
+            let _ = listener.stop().await?;
+            return Ok(());
+        }
+    }
+    let (mut two, heard) = listener.stop().await?;
+    let news: Vec<&String> = heard
+        .texts
+        .iter()
+        .filter(|text| text.starts_with("[server]: ") && text.contains("user 1 "))
+        .collect();
+    let seen = news
+        .first()
+        .map_or(Seen::Nothing, |text| Seen::Text(text.to_string().into()));
+    let ok = seen == Seen::Nothing;
+    run.saw("user 2, listening for news of user 1", seen, ok);
+    run.step("user 2's next line reaches user 1");
+    two.send_text("heard again").await?;
+    expect_text(
+        run,
+        "user 1 on node 1",
+        &mut one,
+        "[UID: 2]: heard again",
+        REPLY,
+    )
+    .await;
+    Ok(())
+}
+
+/// Redis stalls for less than a second while a user sends at a person's pace.
+pub(super) async fn redis_stall(run: &mut Run, nodes: &mut Nodes) -> Result<()> {
+    let (url_1, url_2) = (nodes.url(run, 1)?, nodes.url(run, 2)?);
+    let mut one = run.join_at(&url_1, "1").await?;
+    let two = run.join_at(&url_2, "2").await?;
+    let _ = next_notice_about(&mut one, "2 joined", SETTLE).await;
+    let listener = super::Listener::start(two);
+    run.step("user 1 sends a line every 100 ms; Redis stalls in the middle");
+    let mut notices = Vec::new();
+    let mut next = tokio::time::Instant::now();
+    for n in 0..STALL_LINES {
+        if n == STALL_LINES / 3 {
+            nodes.redis.pause()?;
+            tokio::time::sleep(Duration::from_millis(REDIS_STALL_MS)).await;
+            nodes.redis.resume()?;
+        }
+        one.send_text(&format!("steady {n}")).await?;
+        next += Duration::from_millis(100);
+        loop {
+            match one
+                .next_event(next.saturating_duration_since(tokio::time::Instant::now()))
+                .await
+            {
+                Event::Text(text) if text.starts_with("[server]: ") => notices.push(text),
+                Event::Text(_) => {}
+                _ => break,
+            }
+        }
+    }
+    run.step("user 2 gets the last of them");
+    let (mut two, mut heard) = listener.stop().await?;
+    let last = format!("[UID: 1]: steady {}", STALL_LINES - 1);
+    while heard.ended.is_none() && !heard.texts.contains(&last) {
+        match two.next_event(REPLY).await {
+            Event::Text(text) => heard.texts.push(text),
+            event => heard.ended = Some(event),
+        }
+    }
+    let lines: Vec<&String> = heard
+        .texts
+        .iter()
+        .filter(|text| text.starts_with("[UID: 1]: steady "))
+        .collect();
+    let in_order = lines
+        .iter()
+        .enumerate()
+        .all(|(n, text)| **text == format!("[UID: 1]: steady {n}"));
+    let who = "user 2 on node 2";
+    if in_order && lines.len() == STALL_LINES {
+        run.check(Fact::delivered(who, STALL_LINES), true);
+    } else {
+        run.figure(format!("user 2 got {} of {STALL_LINES} lines", lines.len()));
+        run.check(Fact::Undelivered { who: who.into() }, false);
+    }
+    notices.extend(
+        heard
+            .texts
+            .into_iter()
+            .filter(|t| t.starts_with("[server]: ")),
+    );
+    // Who joined is no news of the link; anything else would be.
+    notices.retain(|text| !text.ends_with(" joined"));
+    let seen = notices
+        .first()
+        .map_or(Seen::Nothing, |text| Seen::Text(text.clone().into()));
+    let ok = seen == Seen::Nothing;
+    run.saw("users 1 and 2, listening for notices", seen, ok);
+    Ok(())
+}
+
+/// Redis takes connections and subscriptions but refuses PUBLISH: a link
+/// that connects and fails at once, over and over.
+pub(super) async fn publish_refused(run: &mut Run, nodes: &mut Nodes) -> Result<()> {
+    let (url_1, url_2) = (nodes.url(run, 1)?, nodes.url(run, 2)?);
+    let mut one = run.join_at(&url_1, "1").await?;
+    let mut two = run.join_at(&url_2, "2").await?;
+    let _ = next_notice_about(&mut one, "2 joined", SETTLE).await;
+    let _ = next_notice_about(&mut two, "joined", SETTLE).await;
+    run.step("Redis refuses PUBLISH");
+    nodes
+        .redis
+        .command(&["ACL", "SETUSER", "default", "-publish"])
+        .await?;
+    let two_listens = super::Listener::start(two);
+    let mut notices = Vec::new();
+    let refused_until = tokio::time::Instant::now() + Duration::from_secs(REFUSED_SECS);
+    loop {
+        let left = refused_until.saturating_duration_since(tokio::time::Instant::now());
+        match one.next_event(left).await {
+            Event::Text(text) if text.starts_with("[server]: ") => notices.push(text),
+            Event::Text(_) => {}
+            _ => break,
+        }
+    }
+    run.step("PUBLISH works again");
+    nodes
+        .redis
+        .command(&["ACL", "SETUSER", "default", "+publish"])
+        .await?;
+    let back_until = tokio::time::Instant::now() + Duration::from_secs(RESUME_SECS);
+    while !notices.iter().any(|text| text.starts_with(LINK_BACK)) {
+        let left = back_until.saturating_duration_since(tokio::time::Instant::now());
+        match one.next_event(left).await {
+            Event::Text(text) if text.starts_with("[server]: ") => notices.push(text),
+            Event::Text(_) => {}
+            _ => break,
+        }
+    }
+    run.figure(format!(
+        "user 1 was told {} things: {notices:?}",
+        notices.len()
+    ));
+    // Each notice is a fact: told once that contact was lost, once that it
+    // is back, and nothing more.
+    for notice in &notices {
+        let ok = match notices.iter().position(|n| n == notice) {
+            Some(0) => notice.starts_with(LINK_LOST),
+            Some(1) => notice.starts_with(LINK_BACK),
+            _ => false,
+        };
+        run.saw("user 1 on node 1", Seen::Text(notice.clone().into()), ok);
+    }
+    if notices.len() < 2 {
+        run.saw("user 1 on node 1", Seen::Nothing, false);
+        let _ = two_listens.stop().await?;
+        return Ok(());
+    }
+    let (mut two, heard) = two_listens.stop().await?;
+    // Node 2's link came back on its own schedule: a line published before
+    // it subscribed again would be lost, as the notices say.
+    run.step("user 2 waits to be told that its node is in contact again");
+    if !heard.texts.iter().any(|text| text.starts_with(LINK_BACK)) {
+        let _ = full_notice(&mut two, LINK_BACK, Duration::from_secs(RESUME_SECS)).await;
+    }
+    run.step("user 1's next line reaches user 2");
+    one.send_text("publishing again").await?;
+    expect_text(
+        run,
+        "user 2 on node 2",
+        &mut two,
+        "[UID: 1]: publishing again",
+        REPLY,
+    )
+    .await;
+    Ok(())
+}
+
+/// Node 1 is paused for a few seconds; node 2 and its user live on.
+pub(super) async fn node_paused(run: &mut Run, nodes: &mut Nodes) -> Result<()> {
+    let (url_1, url_2) = (nodes.url(run, 1)?, nodes.url(run, 2)?);
+    let mut one = run.join_at(&url_1, "1").await?;
+    let two = run.join_at(&url_2, "2").await?;
+    let _ = next_notice_about(&mut one, "2 joined", SETTLE).await;
+    let listener = super::Listener::start(two);
+    run.step("node 1 is paused, then resumed");
+    run.server().pause()?;
+    tokio::time::sleep(Duration::from_secs(NODE_PAUSE_SECS)).await;
+    run.server().resume()?;
+    run.step("user 1 listens for news of user 2");
+    // The one wait without an event to end it: nothing must come, for
+    // longer than node 1 would take to bury a node it has not heard.
+    let news = next_notice_about(&mut one, "user 2 ", Duration::from_secs(NODE_GONE_SECS)).await;
+    let ok = news == Seen::Nothing;
+    run.saw("user 1, listening for news of user 2", news, ok);
+    let (mut two, _) = listener.stop().await?;
+    run.step("user 2's next line reaches user 1");
+    two.send_text("after the pause").await?;
+    expect_text(
+        run,
+        "user 1 on node 1",
+        &mut one,
+        "[UID: 2]: after the pause",
+        REPLY,
+    )
+    .await;
+    Ok(())
+}
+
+/// Node 1's link to Redis is slow: every chunk it sends waits.
+pub(super) async fn slow_link(run: &mut Run, nodes: &mut Nodes) -> Result<()> {
+    let (url_1, url_2) = (nodes.url(run, 1)?, nodes.url(run, 2)?);
+    let mut one = run.join_at(&url_1, "1").await?;
+    let mut two = run.join_at(&url_2, "2").await?;
+    let _ = next_notice_about(&mut one, "2 joined", SETTLE).await;
+    run.step("node 1's bytes to Redis are delayed");
+    let proxy = nodes.proxy.as_ref().context("node 1 has no proxy")?;
+    proxy.delay(Direction::ToUpstream, Duration::from_millis(LINK_DELAY_MS));
+    run.step(format!("user 1 sends {SLOW_LINK_LINES} lines at once"));
+    let started = tokio::time::Instant::now();
+    for n in 0..SLOW_LINK_LINES {
+        one.send_text(&format!("slow {n}")).await?;
+    }
+    let got = read_lines(
+        &mut two,
+        "]: slow ",
+        SLOW_LINK_LINES,
+        Duration::from_secs(20),
+    )
+    .await;
+    let took = started.elapsed();
+    run.figure(format!(
+        "user 2 had {} lines {} ms after the first was sent",
+        got.len(),
+        took.as_millis()
+    ));
+    let in_order = got
+        .iter()
+        .enumerate()
+        .all(|(n, text)| *text == format!("[UID: 1]: slow {n}"));
+    let who = "user 2 on node 2";
+    if !(in_order && got.len() == SLOW_LINK_LINES) {
+        run.check(Fact::Undelivered { who: who.into() }, false);
+        return Ok(());
+    }
+    run.check(Fact::delivered(who, SLOW_LINK_LINES), true);
+    let prompt = took <= Duration::from_secs(SLOW_LINK_SECS);
+    let fact = match prompt {
+        true => Fact::Prompt {
+            secs: SLOW_LINK_SECS,
+        },
+        false => Fact::Late {
+            secs: SLOW_LINK_SECS,
+        },
+    };
+    run.check(fact, prompt);
     Ok(())
 }
 
@@ -484,29 +825,19 @@ async fn full_notice(user: &mut Client, start: &str, within: Duration) -> Seen {
 }
 
 /// A node whose Redis does not answer: it must exit at once and say why.
-async fn redis_unreachable(binary: &Path, step: Arc<Mutex<String>>) -> Result<super::Outcome> {
-    let port = crate::server::free_port()?;
-    let url = format!("redis://127.0.0.1:{port}/");
-    if let Ok(mut step) = step.lock() {
-        *step = format!("waiting for a node with REDIS_URL={url} to exit");
-    }
-    let mut node = Server::spawn_with(binary, &[("REDIS_URL", &url)])?;
+pub(super) async fn redis_unreachable(run: &mut Run) -> Result<()> {
+    run.step("waiting for a node whose Redis does not answer to exit");
     let within = Duration::from_secs(REPLY_SECS);
-    let Some(status) = node.wait_exit(within).await? else {
-        if node.is_healthy(REPLY).await {
-            return Ok(super::Outcome {
-                verdict: Verdict::NotApplicable,
-                facts: Vec::new(),
-                figures: vec!["the server ignores REDIS_URL and serves alone".to_string()],
-            });
+    let Some(status) = run.server().wait_exit(within).await? else {
+        if run.server().is_healthy(REPLY).await {
+            run.not_applicable("the server ignores REDIS_URL and serves alone");
+            return Ok(());
         }
-        let mut run = Run::new(node, step);
         run.check(Fact::StillRunning { secs: REPLY_SECS }, false);
-        return Ok(run.finish());
+        return Ok(());
     };
     let code = status.code().unwrap_or(-1);
-    let log = node.stderr_text();
-    let mut run = Run::new(node, step);
+    let log = run.server().stderr_text();
     let exited = Fact::Exited {
         secs: REPLY_SECS,
         status: code,
@@ -520,12 +851,12 @@ async fn redis_unreachable(binary: &Path, step: Arc<Mutex<String>>) -> Result<su
         run.figure(format!("its log:\n{log}"));
         let text = "nothing about REDIS_URL".into();
         run.check(Fact::Logged { text }, false);
-        return Ok(run.finish());
+        return Ok(());
     };
     // The address and the Redis client's error follow, in parentheses:
     // a figure, since the port and the wording of the error vary.
     let text = line.split(" (").next().unwrap_or(&line).to_string();
     run.figure(format!("the whole line: {line}"));
     run.check(Fact::Logged { text: text.into() }, true);
-    Ok(run.finish())
+    Ok(())
 }

@@ -51,6 +51,8 @@ pub struct Run {
     facts: Vec<Fact>,
     figures: Vec<String>,
     all_ok: bool,
+    /// Set when the server turned out not to have the feature at all.
+    not_applicable: bool,
     step: Arc<Mutex<String>>,
 }
 
@@ -61,6 +63,7 @@ impl Run {
             facts: Vec::new(),
             figures: Vec::new(),
             all_ok: true,
+            not_applicable: false,
             step,
         }
     }
@@ -98,7 +101,22 @@ impl Run {
         self.figures.push(figure.into());
     }
 
+    /// Records that the checkpoint lacks what the scenario tests, and why:
+    /// the outcome is `n/a`, whatever else was recorded.
+    pub fn not_applicable(&mut self, why: impl Into<String>) {
+        self.not_applicable = true;
+        self.facts.clear();
+        self.figures = vec![why.into()];
+    }
+
     fn finish(self) -> Outcome {
+        if self.not_applicable {
+            return Outcome {
+                verdict: Verdict::NotApplicable,
+                facts: Vec::new(),
+                figures: self.figures,
+            };
+        }
         Outcome {
             verdict: if self.all_ok {
                 Verdict::Works
@@ -347,19 +365,28 @@ async fn wait_for_leave_notice(client: &mut Client) -> Option<String> {
 pub async fn run(scenario: Scenario, binary: &Path) -> Result<Outcome> {
     let step = Arc::new(Mutex::new("starting the server".to_string()));
     let acted = async {
-        // Several servers and a Redis: started by the cluster runners themselves.
-        if scenario.is_cluster() {
-            return cluster::act(scenario, binary, Arc::clone(&step))
-                .await
-                .with_context(|| format!("scenario {}", scenario.id()));
-        }
         let env = scenario.setup().env();
-        let server = match scenario.setup().shape {
+        let (run, nodes) = match scenario.setup().shape {
+            Shape::Server => {
+                let server = Server::start_with(binary, &env).await?;
+                (Run::new(server, Arc::clone(&step)), None)
+            }
             // A server meant not to start: its runner watches it fail.
-            Shape::Unstarted => Server::spawn_with(binary, &env)?,
-            _ => Server::start_with(binary, &env).await?,
+            Shape::Unstarted => {
+                let server = Server::spawn_with(binary, &env)?;
+                (Run::new(server, Arc::clone(&step)), None)
+            }
+            Shape::Cluster { .. } => {
+                match cluster::prepare(scenario, binary, Arc::clone(&step))
+                    .await
+                    .with_context(|| format!("scenario {}", scenario.id()))?
+                {
+                    cluster::Prepared::Ready(ready) => *ready,
+                    cluster::Prepared::NotApplicable(outcome) => return Ok(outcome),
+                }
+            }
         };
-        act(scenario, server, Arc::clone(&step)).await
+        act(scenario, run, nodes).await
     };
     within_deadline(scenario.id(), scenario.deadline(), &step, acted).await
 }
@@ -375,7 +402,7 @@ pub async fn run_at(scenario: Scenario, url: &str) -> Result<Outcome> {
             anyhow::bail!("a cluster scenario starts its own nodes and Redis: it needs --bin");
         }
         let server = Server::attach(url).await?;
-        act(scenario, server, Arc::clone(&step)).await
+        act(scenario, Run::new(server, Arc::clone(&step)), None).await
     };
     within_deadline(scenario.id(), scenario.deadline(), &step, acted).await
 }
@@ -399,10 +426,14 @@ async fn within_deadline<T>(
     }
 }
 
-async fn act(scenario: Scenario, server: Server, step: Arc<Mutex<String>>) -> Result<Outcome> {
-    let mut run = Run::new(server, step);
-    let unstarted = scenario.setup().shape == Shape::Unstarted;
-    if scenario != Scenario::Healthcheck && !unstarted && !run.server.serves_ws().await? {
+/// Acts `scenario` out on `run` (and the rest of its cluster, `nodes`).
+async fn act(
+    scenario: Scenario,
+    mut run: Run,
+    mut nodes: Option<cluster::Nodes>,
+) -> Result<Outcome> {
+    let one_server = scenario.setup().shape == Shape::Server;
+    if scenario != Scenario::Healthcheck && one_server && !run.server.serves_ws().await? {
         return Ok(Outcome {
             verdict: Verdict::NotApplicable,
             facts: Vec::new(),
@@ -444,18 +475,50 @@ async fn act(scenario: Scenario, server: Server, step: Arc<Mutex<String>>) -> Re
         Scenario::StalledReader => faults::stalled_reader(&mut run).await,
         Scenario::ChattyClient => faults::chatty_client(&mut run).await,
         Scenario::PausedServer => faults::paused_server(&mut run).await,
-        Scenario::ClusterBroadcast
-        | Scenario::ClusterPresence
-        | Scenario::ClusterSameUid
-        | Scenario::ClusterNodeKilled
-        | Scenario::ClusterRollingRestart
-        | Scenario::ClusterRedisRestart
-        | Scenario::ClusterRedisUnreachable => {
-            Err(anyhow!("a cluster scenario reached the one-server runners"))
+        Scenario::ClusterRedisUnreachable => cluster::redis_unreachable(&mut run).await,
+        Scenario::ClusterBroadcast => cluster::broadcast(&mut run, cluster_of(&mut nodes)?).await,
+        Scenario::ClusterPresence => cluster::presence(&mut run, cluster_of(&mut nodes)?).await,
+        Scenario::ClusterSameUid => cluster::same_uid(&mut run, cluster_of(&mut nodes)?).await,
+        Scenario::ClusterNodeKilled => {
+            cluster::node_killed(&mut run, cluster_of(&mut nodes)?).await
         }
+        Scenario::ClusterRollingRestart => {
+            cluster::rolling_restart(&mut run, cluster_of(&mut nodes)?).await
+        }
+        Scenario::ClusterRedisRestart => {
+            cluster::redis_restart(&mut run, cluster_of(&mut nodes)?).await
+        }
+        Scenario::ClusterOutageSameUid => {
+            cluster::outage_same_uid(&mut run, cluster_of(&mut nodes)?).await
+        }
+        Scenario::ClusterDeafSubscription => {
+            cluster::deaf_subscription(&mut run, cluster_of(&mut nodes)?).await
+        }
+        Scenario::ClusterRedisStall => {
+            cluster::redis_stall(&mut run, cluster_of(&mut nodes)?).await
+        }
+        Scenario::ClusterPublishRefused => {
+            cluster::publish_refused(&mut run, cluster_of(&mut nodes)?).await
+        }
+        Scenario::ClusterNodePaused => {
+            cluster::node_paused(&mut run, cluster_of(&mut nodes)?).await
+        }
+        Scenario::ClusterSlowLink => cluster::slow_link(&mut run, cluster_of(&mut nodes)?).await,
     }
     .with_context(|| format!("scenario {}", scenario.id()))?;
+    if let Some(nodes) = &nodes
+        && !run.all_ok
+    {
+        cluster::add_logs(&mut run, nodes);
+    }
     Ok(run.finish())
+}
+
+/// The rest of the cluster, which every cluster scenario's setup starts.
+fn cluster_of(nodes: &mut Option<cluster::Nodes>) -> Result<&mut cluster::Nodes> {
+    nodes
+        .as_mut()
+        .context("a cluster scenario ran without its cluster: its setup starts no nodes")
 }
 
 #[cfg(test)]
