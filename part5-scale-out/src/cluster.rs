@@ -520,7 +520,8 @@ impl WebSocketServer {
         let Some(cluster) = &mut self.cluster else {
             return;
         };
-        if up == !cluster.told_lost {
+        // Users already know: lost while told so, or up while not.
+        if up != cluster.told_lost {
             return;
         }
         cluster.told_lost = !up;
