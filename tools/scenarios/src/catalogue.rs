@@ -117,7 +117,7 @@ pub mod params {
     /// KiB in each line sent past a stalled reader, while its socket fills.
     pub const STALL_LINE_KIB: usize = 60;
     /// Milliseconds between the pings of a stalled reader that keeps pinging.
-    pub const STALL_PING_MS: u64 = 500;
+    pub const STALL_PING_MS: u64 = 2000;
     /// Seconds, after the room goes quiet, within which a reader that stopped
     /// reading must have lost its connection.
     pub const STALL_LIMIT_SECS: u64 = 30;

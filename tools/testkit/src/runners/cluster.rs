@@ -580,26 +580,33 @@ pub(super) async fn redis_stall(run: &mut Run, nodes: &mut Nodes) -> Result<()> 
     let listener = super::Listener::start(two);
     run.step("user 1 sends a line every 100 ms; Redis stalls in the middle");
     let mut notices = Vec::new();
-    let mut next = tokio::time::Instant::now();
-    for n in 0..STALL_LINES {
-        if n == STALL_LINES / 3 {
-            nodes.redis.pause()?;
-            tokio::time::sleep(Duration::from_millis(REDIS_STALL_MS)).await;
-            nodes.redis.resume()?;
-        }
-        one.send_text(&format!("steady {n}")).await?;
-        next += Duration::from_millis(100);
-        loop {
-            match one
-                .next_event(next.saturating_duration_since(tokio::time::Instant::now()))
-                .await
-            {
-                Event::Text(text) if text.starts_with("[server]: ") => notices.push(text),
-                Event::Text(_) => {}
-                _ => break,
+    // Redis stalls in the middle, while user 1 goes on sending.
+    let pid = nodes.redis.pid()?;
+    let stall = async move {
+        tokio::time::sleep(Duration::from_millis(100 * STALL_LINES as u64 / 3)).await;
+        crate::platform::pause(pid)?;
+        tokio::time::sleep(Duration::from_millis(REDIS_STALL_MS)).await;
+        crate::platform::resume(pid)
+    };
+    let send = async {
+        let mut next = tokio::time::Instant::now();
+        for n in 0..STALL_LINES {
+            one.send_text(&format!("steady {n}")).await?;
+            next += Duration::from_millis(100);
+            loop {
+                let left = next.saturating_duration_since(tokio::time::Instant::now());
+                match one.next_event(left).await {
+                    Event::Text(text) if text.starts_with("[server]: ") => notices.push(text),
+                    Event::Text(_) => {}
+                    _ => break,
+                }
             }
         }
-    }
+        anyhow::Ok(())
+    };
+    let (stalled, sent) = tokio::join!(stall, send);
+    stalled?;
+    sent?;
     run.step("user 2 gets the last of them");
     let (mut two, mut heard) = listener.stop().await?;
     let last = format!("[UID: 1]: steady {}", STALL_LINES - 1);
