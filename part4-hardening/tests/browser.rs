@@ -1,6 +1,7 @@
 //! End to end in a real browser: two headless Chromium tabs load the page at
-//! `/`, connect as two users and chat. Skips where no browser is installed,
-//! unless REQUIRE_BROWSER=1 (CI sets it after installing Chromium).
+//! `/`, connect as two users and chat. Reported as ignored, with the reason,
+//! where no browser is installed, unless REQUIRE_BROWSER=1 (CI sets it after
+//! installing Chromium) makes that a failure.
 
 use std::time::Duration;
 use testkit::Server;
@@ -8,6 +9,22 @@ use testkit::browser::{Browser, Page, js_string};
 
 const BINARY: &str = env!("CARGO_BIN_EXE_part4-hardening");
 const WAIT: Duration = Duration::from_secs(10);
+
+fn main() {
+    testkit::browser::suite(
+        &[
+            (
+                "a_page_from_another_site_cannot_join",
+                a_page_from_another_site_cannot_join,
+            ),
+            (
+                "two_tabs_chat_through_the_page",
+                two_tabs_chat_through_the_page,
+            ),
+        ],
+        false,
+    )
+}
 
 /// Types `uid` into the page and connects, then waits for the status line.
 async fn connect(page: &Page, uid: u32) {
@@ -48,22 +65,6 @@ fn log_has(line: &str) -> String {
     )
 }
 
-/// Whether a browser is installed; without one the test skips, unless
-/// REQUIRE_BROWSER=1 makes that a failure.
-fn have_browser() -> bool {
-    if Browser::find().is_some() {
-        return true;
-    }
-    if std::env::var("REQUIRE_BROWSER").as_deref() == Ok("1") {
-        panic!("REQUIRE_BROWSER=1 but no Chromium is installed (apt-get install chromium)");
-    }
-    eprintln!(
-        "skipping the browser test: no Chromium found (install Debian's `chromium` package; \
-         set REQUIRE_BROWSER=1 to make this a failure)"
-    );
-    false
-}
-
 /// Opens a WebSocket to `url` from `page` and waits for its fate: whether
 /// it opened, or closed without ever opening (how a browser reports a
 /// refused upgrade).
@@ -90,11 +91,7 @@ async fn websocket_fate(page: &Page, name: &str, url: &str) -> String {
     fate.as_str().unwrap_or_default().to_string()
 }
 
-#[test]
 fn a_page_from_another_site_cannot_join() {
-    if !have_browser() {
-        return;
-    }
     testkit::block_on(async {
         let chat = Server::start(BINARY).await.expect("the chat starts");
         // Another part4 on another port serves a page of another origin.
@@ -118,11 +115,7 @@ fn a_page_from_another_site_cannot_join() {
     });
 }
 
-#[test]
 fn two_tabs_chat_through_the_page() {
-    if !have_browser() {
-        return;
-    }
     testkit::block_on(async {
         let server = Server::start(BINARY).await.expect("part4 starts");
         let browser = Browser::launch().await.expect("the browser starts");

@@ -5,13 +5,12 @@
 //! or no redis-server is installed, unless REQUIRE_BROWSER=1 or
 //! REQUIRE_REDIS=1 makes that a failure (CI sets both after installing them).
 //!
-//! Its own harness (libtest-mimic, `harness = false`): whether it can run is
-//! known only at run time, and libtest's `#[ignore]` is fixed when compiling.
+//! Its own harness (`testkit::browser::suite`, `harness = false`): whether it
+//! can run is known only at run time.
 
-use libtest_mimic::{Arguments, Completion, Failed, Trial};
 use std::time::Duration;
 use testkit::browser::{Browser, Page, js_string};
-use testkit::{REQUIRE_REDIS, RedisServer, Server, redis_available, redis_required};
+use testkit::{RedisServer, Server};
 
 const BINARY: &str = env!("CARGO_BIN_EXE_part5-scale-out");
 /// Every wait is for something the page shows; this only bounds it. News
@@ -20,50 +19,13 @@ const BINARY: &str = env!("CARGO_BIN_EXE_part5-scale-out");
 const WAIT: Duration = Duration::from_secs(10);
 
 fn main() {
-    let args = Arguments::from_args();
-    let trials = vec![Trial::ignorable_test(
-        "two_nodes_chat_through_their_pages",
-        || {
-            if let Some(reason) = skip_reason()? {
-                return Ok(Completion::ignored_with(reason));
-            }
-            two_nodes_chat_through_their_pages();
-            Ok(Completion::Completed)
-        },
-    )];
-    libtest_mimic::run(&args, trials).exit()
-}
-
-/// Why the test cannot run here (no browser, no redis-server), or `None` if
-/// it can; an error instead where REQUIRE_BROWSER=1 or REQUIRE_REDIS=1 says
-/// that what is missing must be there.
-fn skip_reason() -> Result<Option<String>, Failed> {
-    let mut missing = Vec::new();
-    if Browser::find().is_none() {
-        if std::env::var("REQUIRE_BROWSER").as_deref() == Ok("1") {
-            return Err(
-                "REQUIRE_BROWSER=1 but no Chromium is installed (apt-get install chromium)".into(),
-            );
-        }
-        missing.push(
-            "no Chromium found: install Debian's `chromium` package to run it; \
-             REQUIRE_BROWSER=1 makes this a failure"
-                .to_string(),
-        );
-    }
-    if !redis_available() {
-        if redis_required() {
-            return Err(format!(
-                "{REQUIRE_REDIS}=1 but no redis-server is installed (apt-get install redis-server)"
-            )
-            .into());
-        }
-        missing.push(format!(
-            "no redis-server found: install Debian's `redis-server` package to run it; \
-             {REQUIRE_REDIS}=1 makes this a failure"
-        ));
-    }
-    Ok((!missing.is_empty()).then(|| missing.join(". ")))
+    testkit::browser::suite(
+        &[(
+            "two_nodes_chat_through_their_pages",
+            two_nodes_chat_through_their_pages,
+        )],
+        true,
+    )
 }
 
 /// Types `uid` into the page and connects, then waits for the status line.

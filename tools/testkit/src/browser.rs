@@ -330,3 +330,62 @@ mod tests {
         });
     }
 }
+
+/// The environment variable that makes a missing browser a failure.
+pub const REQUIRE_BROWSER: &str = "REQUIRE_BROWSER";
+
+/// The `main` of a browser test: runs `tests` (name, test) with the usual
+/// test-runner options, each reported as ignored, with the reason, where no
+/// browser (or, with `needs_redis`, no redis-server) is installed, and as a
+/// failure instead where REQUIRE_BROWSER=1 (or REQUIRE_REDIS=1) says it must
+/// be there. libtest's `#[ignore]` is fixed when compiling; whether a
+/// browser is there is known only now.
+pub fn suite(tests: &[(&'static str, fn())], needs_redis: bool) -> ! {
+    let args = libtest_mimic::Arguments::from_args();
+    let trials = tests
+        .iter()
+        .map(|&(name, test)| {
+            libtest_mimic::Trial::ignorable_test(name, move || {
+                if let Some(reason) = skip_reason(needs_redis)? {
+                    return Ok(libtest_mimic::Completion::ignored_with(reason));
+                }
+                test();
+                Ok(libtest_mimic::Completion::Completed)
+            })
+        })
+        .collect();
+    libtest_mimic::run(&args, trials).exit()
+}
+
+/// Why a browser test cannot run here, or `None` if it can; an error where
+/// what is missing is required.
+fn skip_reason(needs_redis: bool) -> Result<Option<String>, libtest_mimic::Failed> {
+    let mut missing = Vec::new();
+    if Browser::find().is_none() {
+        if std::env::var(REQUIRE_BROWSER).as_deref() == Ok("1") {
+            return Err(format!(
+                "{REQUIRE_BROWSER}=1 but no Chromium is installed (apt-get install chromium)"
+            )
+            .into());
+        }
+        missing.push(format!(
+            "no Chromium found: install Debian's `chromium` package to run it; \
+             {REQUIRE_BROWSER}=1 makes this a failure"
+        ));
+    }
+    if needs_redis && !crate::redis_available() {
+        if crate::redis_required() {
+            return Err(format!(
+                "{}=1 but no redis-server is installed (apt-get install redis-server)",
+                crate::REQUIRE_REDIS
+            )
+            .into());
+        }
+        missing.push(format!(
+            "no redis-server found: install Debian's `redis-server` package to run it; \
+             {}=1 makes this a failure",
+            crate::REQUIRE_REDIS
+        ));
+    }
+    Ok((!missing.is_empty()).then(|| missing.join(". ")))
+}
