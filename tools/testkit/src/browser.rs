@@ -291,46 +291,6 @@ async fn dispatch(mut stream: futures_util::stream::SplitStream<Socket>, pending
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn a_call_fails_at_once_when_the_connection_ends() {
-        crate::block_on(async {
-            let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-                .await
-                .expect("binding");
-            let addr = listener.local_addr().expect("address");
-            // A "browser" that reads one command and hangs up without answering.
-            tokio::spawn(async move {
-                let (stream, _) = listener.accept().await.expect("accepting");
-                let mut ws = tokio_tungstenite::accept_async(stream)
-                    .await
-                    .expect("handshake");
-                let _ = ws.next().await;
-            });
-            let (socket, _) = tokio_tungstenite::connect_async(format!("ws://{addr}"))
-                .await
-                .expect("connecting");
-            let cdp = Cdp::over(socket);
-            let started = std::time::Instant::now();
-            let err = cdp
-                .call(None, "Target.getTargets", json!({}))
-                .await
-                .expect_err("no answer can come");
-            assert!(
-                started.elapsed() < Duration::from_secs(10),
-                "waited {:?}",
-                started.elapsed()
-            );
-            assert!(format!("{err:#}").contains("closed"), "{err:#}");
-            let again = cdp.call(None, "Target.getTargets", json!({})).await;
-            assert!(again.is_err());
-        });
-    }
-}
-
 /// The environment variable that makes a missing browser a failure.
 pub const REQUIRE_BROWSER: &str = "REQUIRE_BROWSER";
 
@@ -388,4 +348,44 @@ fn skip_reason(needs_redis: bool) -> Result<Option<String>, libtest_mimic::Faile
         ));
     }
     Ok((!missing.is_empty()).then(|| missing.join(". ")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_call_fails_at_once_when_the_connection_ends() {
+        crate::block_on(async {
+            let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+                .await
+                .expect("binding");
+            let addr = listener.local_addr().expect("address");
+            // A "browser" that reads one command and hangs up without answering.
+            tokio::spawn(async move {
+                let (stream, _) = listener.accept().await.expect("accepting");
+                let mut ws = tokio_tungstenite::accept_async(stream)
+                    .await
+                    .expect("handshake");
+                let _ = ws.next().await;
+            });
+            let (socket, _) = tokio_tungstenite::connect_async(format!("ws://{addr}"))
+                .await
+                .expect("connecting");
+            let cdp = Cdp::over(socket);
+            let started = std::time::Instant::now();
+            let err = cdp
+                .call(None, "Target.getTargets", json!({}))
+                .await
+                .expect_err("no answer can come");
+            assert!(
+                started.elapsed() < Duration::from_secs(10),
+                "waited {:?}",
+                started.elapsed()
+            );
+            assert!(format!("{err:#}").contains("closed"), "{err:#}");
+            let again = cdp.call(None, "Target.getTargets", json!({})).await;
+            assert!(again.is_err());
+        });
+    }
 }
