@@ -188,7 +188,9 @@ pub(crate) struct RemoteNode {
     /// The lines it said it lost, when last heard.
     lost: u64,
 }
+// ANCHOR_END: cluster
 
+// ANCHOR: outbox
 /// Scale-out: envelopes on their way to the link task, in order. Every
 /// envelope is queued; chat lines only up to `CHAT_BACKLOG`, so a Redis
 /// that is slow or away costs bounded memory. `lost` counts the chat lines
@@ -242,6 +244,7 @@ impl Outbox {
         true
     }
 }
+// ANCHOR_END: outbox
 
 impl Cluster {
     pub(crate) fn new(outbox: Outbox) -> Self {
@@ -276,6 +279,7 @@ impl Cluster {
         self.elsewhere.get(&user_id).is_some_and(|&nodes| nodes > 0)
     }
 
+    // ANCHOR: presence-counts
     /// Node `id` now has `user_id`, since `since`. Returns whether the
     /// user was on no other node before.
     fn gained(&mut self, id: NodeId, user_id: i32, since: Since) -> bool {
@@ -309,7 +313,9 @@ impl Cluster {
         self.elsewhere.remove(&user_id);
         true
     }
+    // ANCHOR_END: presence-counts
 
+    // ANCHOR: newer-wins
     /// Whether this node's connection of `user_id` is older than one made
     /// on node `id` at `since`: then ours must go. Every node compares the
     /// same two times, so all agree on the winner, whatever order the
@@ -319,8 +325,8 @@ impl Cluster {
             .get(&user_id)
             .is_some_and(|&ours| (ours, self.node) < (since, id))
     }
+    // ANCHOR_END: newer-wins
 }
-// ANCHOR_END: cluster
 
 /// Now, as a connection's time: milliseconds since 1970.
 fn now_since() -> Since {
@@ -413,6 +419,9 @@ impl WebSocketServer {
         }
     }
 
+    // ANCHOR_END: remote
+
+    // ANCHOR: node-has
     /// Node `id` has `users`, since the times given; with `all`, no others.
     /// Closes the older of two connections of one uid here, and announces
     /// who arrived or left. The work is one lookup per listed user, and one
@@ -467,7 +476,9 @@ impl WebSocketServer {
         }
         self.announce_presence(false);
     }
+    // ANCHOR_END: node-has
 
+    // ANCHOR: rounds
     /// Our own heartbeat came back through Redis: the link carries both
     /// ways, and a round of the cluster's time has passed. A node not heard
     /// from for `BURY_AFTER_BEATS` rounds is gone, and so are its users.
@@ -498,8 +509,9 @@ impl WebSocketServer {
             }
         }
     }
-    // ANCHOR_END: remote
+    // ANCHOR_END: rounds
 
+    // ANCHOR: node-heartbeat
     /// Scale-out: on every tick, tells the others that this node lives and
     /// who is on it. Every heartbeat repeats every claim, so a claim lost on
     /// the way, or made while Redis was away, is settled one beat later.
@@ -536,6 +548,7 @@ impl WebSocketServer {
             self.broadcast(LINK_LOST.to_string(), Broadcast::Chat);
         }
     }
+    // ANCHOR_END: node-heartbeat
 }
 
 // ANCHOR: link
@@ -546,14 +559,6 @@ pub(crate) struct RedisLink {
     node: NodeId,
     /// What the chat server task publishes, in order.
     outbox: OutboxReceiver,
-}
-
-impl OutboxReceiver {
-    /// Chat lines lost so far.
-    #[cfg(test)]
-    pub(crate) fn lost(&self) -> u64 {
-        self.lost.load(Ordering::Relaxed)
-    }
 }
 
 /// The link's end of the [`Outbox`].
@@ -569,8 +574,10 @@ struct Connected {
     subscription: redis::aio::PubSubStream,
     publisher: redis::aio::MultiplexedConnection,
 }
+// ANCHOR_END: link
 
 impl RedisLink {
+    // ANCHOR: connect
     async fn connect(&self) -> redis::RedisResult<Connected> {
         let connecting = async {
             let mut pubsub = self.client.get_async_pubsub().await?;
@@ -596,6 +603,9 @@ impl RedisLink {
         }
     }
 
+    // ANCHOR_END: connect
+
+    // ANCHOR: backoff
     /// The link task: relays envelopes both ways until the link is lost,
     /// then reconnects with a backoff that grows until a link has stayed
     /// healthy for `HEALTHY_AFTER`, and so on until the chat server stops.
@@ -633,6 +643,9 @@ impl RedisLink {
         }
     }
 
+    // ANCHOR_END: backoff
+
+    // ANCHOR: relay
     /// `Ok` when the chat server has stopped, `Err` when the link is lost.
     async fn relay(
         &mut self,
@@ -689,6 +702,9 @@ impl RedisLink {
         }
     }
 
+    // ANCHOR_END: relay
+
+    // ANCHOR: publish
     /// Publishes `batch` in one round trip (one pipeline, order kept). Its
     /// chat lines leave the backlog either way; if Redis failed them, they
     /// count as lost, which the next heartbeat tells the other nodes.
@@ -713,8 +729,10 @@ impl RedisLink {
             err.to_string()
         })
     }
+    // ANCHOR_END: publish
 }
 
+// ANCHOR: join
 /// Scale-out: when `REDIS_URL` is set, this node's part of the cluster and
 /// its link to Redis, connected; `None` otherwise. A Redis that does not
 /// answer at start is an error: a node that started alone while its
@@ -757,4 +775,12 @@ impl Link {
         self.link.run(self.connected, ws_server_sender).await;
     }
 }
-// ANCHOR_END: link
+// ANCHOR_END: join
+
+#[cfg(test)]
+impl OutboxReceiver {
+    /// Chat lines lost so far.
+    pub(crate) fn lost(&self) -> u64 {
+        self.lost.load(Ordering::Relaxed)
+    }
+}
