@@ -376,18 +376,40 @@ impl Place {
     }
 }
 
+/// The close codes of RFC 6455 section 7.4.1 that the scenarios meet.
+pub mod close {
+    /// The peer is done.
+    pub const NORMAL: u16 = 1000;
+    /// The server is shutting down.
+    pub const GOING_AWAY: u16 = 1001;
+    /// The frame broke the protocol.
+    pub const PROTOCOL: u16 = 1002;
+    /// A type of data the endpoint cannot accept.
+    pub const UNSUPPORTED: u16 = 1003;
+    /// Data that does not fit its type, such as text that is not UTF-8.
+    pub const INVALID: u16 = 1007;
+    /// The message broke the endpoint's rules: the generic refusal.
+    pub const POLICY: u16 = 1008;
+    /// The message is too big.
+    pub const TOO_BIG: u16 = 1009;
+    /// An extension the client needs was not negotiated.
+    pub const EXTENSION: u16 = 1010;
+    /// The server failed.
+    pub const SERVER_ERROR: u16 = 1011;
+}
+
 /// The name RFC 6455 section 7.4.1 gives a close code, for the book.
 pub fn close_code_name(code: u16) -> &'static str {
     match code {
-        1000 => "normal closure",
-        1001 => "going away",
-        1002 => "protocol error",
-        1003 => "unsupported data",
-        1007 => "invalid payload data",
-        1008 => "policy violation",
-        1009 => "message too big",
-        1010 => "mandatory extension",
-        1011 => "internal server error",
+        close::NORMAL => "normal closure",
+        close::GOING_AWAY => "going away",
+        close::PROTOCOL => "protocol error",
+        close::UNSUPPORTED => "unsupported data",
+        close::INVALID => "invalid payload data",
+        close::POLICY => "policy violation",
+        close::TOO_BIG => "message too big",
+        close::EXTENSION => "mandatory extension",
+        close::SERVER_ERROR => "internal server error",
         _ => "other",
     }
 }

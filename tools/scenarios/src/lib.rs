@@ -20,7 +20,7 @@ mod transcript;
 
 pub use catalogue::{Lift, Scenario, Setup, Shape, params};
 pub use checkpoint::Checkpoint;
-pub use facts::{Fact, Panic, Place, Seen, Text, close_code_name};
+pub use facts::{Fact, Panic, Place, Seen, Text, close, close_code_name};
 pub use table::{Cell, Expect, Row, Verdict, expect, row};
 pub use transcript::{FIGURES_HEADING, facts_part, render_facts, render_figures, transcript_path};
 

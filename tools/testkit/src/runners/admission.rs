@@ -3,15 +3,13 @@
 use super::{REPLY, Run};
 use crate::client::{Client, Connection, Event};
 use anyhow::Result;
+use scenarios::close::POLICY;
 use scenarios::params::{
     ADDRESS_OPEN, ADDRESS_RATE, ADDRESS_STORM, FOREIGN_ORIGIN, QUERY_UID, REBOUND_HOST, REPLY_SECS,
 };
 use scenarios::{Fact, Seen};
 use std::time::Duration;
 use tokio::task::JoinSet;
-
-/// RFC 6455 section 7.4.1: "policy violation", the generic refusal.
-const POLICY: u16 = 1008;
 
 pub async fn healthcheck(run: &mut Run) -> Result<()> {
     run.step("GET /healthcheck");

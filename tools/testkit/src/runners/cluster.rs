@@ -11,7 +11,7 @@ use crate::redis::RedisServer;
 use crate::server::Server;
 use anyhow::{Context, Result, anyhow, bail};
 use scenarios::params::*;
-use scenarios::{Fact, Scenario, Seen, Shape, Verdict};
+use scenarios::{Fact, Scenario, Seen, Shape, Verdict, close};
 use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -303,7 +303,13 @@ pub(super) async fn same_uid(run: &mut Run, nodes: &mut Nodes) -> Result<()> {
     .await;
     run.step("the older connection waits for its close frame");
     let closed = older.next_non_text(REPLY).await.seen();
-    let ok = matches!(&closed, Seen::Close { code: 1008, .. });
+    let ok = matches!(
+        &closed,
+        Seen::Close {
+            code: close::POLICY,
+            ..
+        }
+    );
     run.saw("the older connection, on node 1", closed, ok);
     run.step("user 2 waits for the newer connection's line");
     expect_text(run, "user 2 on node 1", &mut two, line, REPLY).await;
@@ -389,7 +395,13 @@ pub(super) async fn rolling_restart(run: &mut Run, nodes: &mut Nodes) -> Result<
         .context("there is no node 2")?
         .terminate()?;
     let closed = two.next_non_text(REPLY).await.seen();
-    let ok = matches!(&closed, Seen::Close { code: 1001, .. });
+    let ok = matches!(
+        &closed,
+        Seen::Close {
+            code: close::GOING_AWAY,
+            ..
+        }
+    );
     run.saw("user 2 on node 2", closed, ok);
     run.step("user 2 reconnects to node 1 and chats");
     let mut again = Client::connect(&url_1, "2").await?;
@@ -505,7 +517,13 @@ pub(super) async fn outage_same_uid(run: &mut Run, nodes: &mut Nodes) -> Result<
     let resume = Duration::from_secs(RESUME_SECS);
     run.step("the older connection waits to be closed");
     let closed = older.next_non_text(resume).await.seen();
-    let ok = matches!(&closed, Seen::Close { code: 1008, .. });
+    let ok = matches!(
+        &closed,
+        Seen::Close {
+            code: close::POLICY,
+            ..
+        }
+    );
     run.saw("the older connection of uid 7, on node 1", closed, ok);
     run.step("the newer connection chats across nodes");
     // Its line reaches node 1 once node 2's link is back: sent until then.

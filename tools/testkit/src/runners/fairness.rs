@@ -5,13 +5,11 @@
 use super::{REPLY, Run};
 use crate::client::{Client, Event};
 use anyhow::Result;
+use scenarios::close::POLICY;
 use scenarios::params::*;
 use scenarios::{Fact, Seen};
 use std::time::Duration;
 use tokio::time::Instant;
-
-/// RFC 6455 section 7.4.1: "policy violation".
-const POLICY: u16 = 1008;
 
 /// Floods from `client` for `FLOOD_SECS`, then waits for the server's verdict.
 /// Returns what the flooder saw that was not chat: a close, the end of the

@@ -5,12 +5,8 @@ use super::{REPLY, Run};
 use crate::raw::{RawClient, opcode};
 use anyhow::Result;
 use scenarios::Seen;
+use scenarios::close::{INVALID, PROTOCOL, TOO_BIG, UNSUPPORTED};
 use scenarios::params::{FRAGMENT_KIB, OVERSIZED_KIB};
-
-/// "Message too big".
-const TOO_BIG: u16 = 1009;
-/// "Unsupported data": a type of data the endpoint cannot accept.
-const UNSUPPORTED: u16 = 1003;
 
 fn closed_with(event: &Seen, wanted: u16) -> bool {
     matches!(event, Seen::Close { code, reason } if *code == wanted && !reason.is_empty())
@@ -62,12 +58,6 @@ pub async fn binary_frame(run: &mut Run) -> Result<()> {
         .await?;
     Ok(())
 }
-
-/// RFC 6455 section 7.4.1: "invalid frame payload data", such as a text
-/// message that is not UTF-8.
-const INVALID: u16 = 1007;
-/// "Protocol error".
-const PROTOCOL: u16 = 1002;
 
 pub async fn invalid_frames(run: &mut Run) -> Result<()> {
     let mut bystander = run.join("3").await?;

@@ -3,12 +3,10 @@
 use super::REPLY;
 use super::Run;
 use anyhow::Result;
+use scenarios::close::GOING_AWAY;
 use scenarios::params::{BACKLOG_LINES, SHUTDOWN_CLIENTS, SHUTDOWN_LIMIT_SECS};
 use scenarios::{Fact, Seen};
 use std::time::Duration;
-
-/// RFC 6455 section 7.4.1: "going away", for a server that shuts down.
-const GOING_AWAY: u16 = 1001;
 
 pub async fn shutdown(run: &mut Run) -> Result<()> {
     let limit = Duration::from_secs(SHUTDOWN_LIMIT_SECS);
