@@ -71,11 +71,7 @@ pub(super) async fn prepare(
     binary: &Path,
     step: Arc<Mutex<String>>,
 ) -> Result<Prepared> {
-    let set_step = |what: &str| {
-        if let Ok(mut step) = step.lock() {
-            *step = what.to_string();
-        }
-    };
+    let set_step = |what: &str| super::set_step(&step, what);
     let Shape::Cluster {
         nodes,
         redis,

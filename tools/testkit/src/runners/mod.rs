@@ -75,9 +75,7 @@ impl Run {
 
     /// Names the step the scenario is at, for the deadline's error message.
     pub fn step(&self, what: impl Into<String>) {
-        if let Ok(mut step) = self.step.lock() {
-            *step = what.into();
-        }
+        set_step(&self.step, what);
     }
 
     /// Records a fact and whether it is what a user would expect. A fact
@@ -333,6 +331,13 @@ impl Listener {
         // The task may have ended on its own already; then it is not listening.
         let _ = self.stop.send(());
         self.task.await.context("a listening task panicked")
+    }
+}
+
+/// Names the step a scenario is at, before it has a [`Run`].
+fn set_step(step: &Mutex<String>, what: impl Into<String>) {
+    if let Ok(mut step) = step.lock() {
+        *step = what.into();
     }
 }
 
