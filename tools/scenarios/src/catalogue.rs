@@ -20,7 +20,7 @@ pub mod params {
     /// some share the vanished user's worker thread: actix hands connections
     /// to its two workers in turn.
     pub const NEIGHBOURS: usize = 6;
-    /// Clients and messages of the `burst` scenario.
+    /// Clients connected at once in the `burst` scenario.
     pub const BURST_CLIENTS: usize = 200;
     /// Messages in the burst.
     pub const BURST_MESSAGES: usize = 50;

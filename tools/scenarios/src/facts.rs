@@ -69,19 +69,11 @@ pub struct Panic {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Fact {
     /// `GET path` answered with this status and body.
-    Answered {
-        /// The request path.
-        path: Text,
-        /// The HTTP status.
-        status: u16,
-        /// The body.
-        body: Text,
-    },
+    Answered { path: Text, status: u16, body: Text },
     /// A named user (or client) saw this.
     Saw {
         /// Who, such as `user 1` or `the older connection`.
         who: Text,
-        /// What.
         event: Seen,
     },
     /// Every client named received every message, each sender's in order.
@@ -97,15 +89,9 @@ pub enum Fact {
         who: Text,
     },
     /// Every message reached everyone named within this many seconds.
-    Prompt {
-        /// The limit.
-        secs: u64,
-    },
+    ArrivedWithin { secs: u64 },
     /// Some message took this many seconds or longer to reach someone.
-    Late {
-        /// The limit.
-        secs: u64,
-    },
+    ArrivedLate { secs: u64 },
     /// Every presence notice a user received was true, and there were at
     /// most this many.
     PresenceTrue {
@@ -118,15 +104,9 @@ pub enum Fact {
         at_most: usize,
     },
     /// After the close handshake the server closed TCP within this many ms.
-    TcpClosedWithin {
-        /// The limit.
-        ms: u64,
-    },
+    TcpClosedWithin { ms: u64 },
     /// After the close handshake the connection was still open this many ms later.
-    TcpLingered {
-        /// The limit.
-        ms: u64,
-    },
+    TcpLingered { ms: u64 },
     /// The server process exited after panicking.
     Crashed {
         /// The exit status, 101 for a panic that reached `main`.
@@ -154,7 +134,6 @@ pub enum Fact {
     NotDropped {
         /// Who, such as `the silent client`.
         who: Text,
-        /// Seconds watched.
         secs: u64,
     },
     /// A client was dropped within this many seconds, seeing `event`.
@@ -184,46 +163,29 @@ pub enum Fact {
     Stayed {
         /// How many users.
         users: usize,
-        /// Seconds watched after the event.
         secs: u64,
     },
     /// The server sent no ping to the one named.
-    NotPinged {
-        /// Who.
-        who: Text,
-    },
+    NotPinged { who: Text },
     /// The server pinged the one named.
-    Pinged {
-        /// Who.
-        who: Text,
-    },
+    Pinged { who: Text },
     /// The process wrote exactly this to stderr.
     Stderr {
         /// Everything it wrote.
         text: Text,
     },
     /// The server's resident memory grew by less than this many MiB.
-    MemoryBelow {
-        /// The limit.
-        mib: u64,
-    },
+    MemoryBelow { mib: u64 },
     /// The server's resident memory grew by this many MiB or more.
-    MemoryAbove {
-        /// The limit.
-        mib: u64,
-    },
+    MemoryAbove { mib: u64 },
     /// The process exited on its own within this many seconds.
     Exited {
-        /// The limit.
         secs: u64,
         /// Its exit status (-1 when a signal ended it).
         status: i32,
     },
     /// The process was still running after this many seconds.
-    StillRunning {
-        /// The limit.
-        secs: u64,
-    },
+    StillRunning { secs: u64 },
     /// The process wrote a line holding this text to its log (stderr).
     Logged {
         /// The text.
@@ -289,7 +251,7 @@ impl Fact {
                 | Fact::Unresponsive
                 | Fact::OthersUnserved
                 | Fact::Undelivered { .. }
-                | Fact::Late { .. }
+                | Fact::ArrivedLate { .. }
                 | Fact::PresenceNoisy { .. }
                 | Fact::TcpLingered { .. }
                 | Fact::NotDropped { .. }
@@ -459,13 +421,13 @@ impl fmt::Display for Fact {
             Fact::Undelivered { who } => {
                 write!(f, "some of {who} missed messages or got them out of order")
             }
-            Fact::Prompt { secs } => {
+            Fact::ArrivedWithin { secs } => {
                 write!(
                     f,
                     "every line reached every user within {secs} s of being sent"
                 )
             }
-            Fact::Late { secs } => {
+            Fact::ArrivedLate { secs } => {
                 write!(f, "some line took {secs} s or longer to reach a user")
             }
             Fact::PresenceTrue { at_most } => write!(

@@ -111,7 +111,7 @@ pub(super) fn cluster_node_paused() -> Row {
 pub(super) fn cluster_slow_link() -> Row {
     nodes(Expect::Works(list![
         Fact::delivered("user 2 on node 2", SLOW_LINK_LINES),
-        Fact::Prompt {
+        Fact::ArrivedWithin {
             secs: SLOW_LINK_SECS,
         },
     ]))

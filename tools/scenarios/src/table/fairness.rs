@@ -21,7 +21,7 @@ pub(super) fn flood_vs_chat() -> Row {
         Expect::Works(list![
             Fact::saw("the flooder", Seen::close(1008, TOO_FAST)),
             Fact::delivered("every chatter", CHAT_LINES * CHATTERS),
-            Fact::Prompt { secs: PROMPT_SECS },
+            Fact::ArrivedWithin { secs: PROMPT_SECS },
         ]),
     )
 }

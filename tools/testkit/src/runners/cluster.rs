@@ -809,10 +809,10 @@ pub(super) async fn slow_link(run: &mut Run, nodes: &mut Nodes) -> Result<()> {
     run.check(Fact::delivered(who, SLOW_LINK_LINES), true);
     let prompt = took <= Duration::from_secs(SLOW_LINK_SECS);
     let fact = match prompt {
-        true => Fact::Prompt {
+        true => Fact::ArrivedWithin {
             secs: SLOW_LINK_SECS,
         },
-        false => Fact::Late {
+        false => Fact::ArrivedLate {
             secs: SLOW_LINK_SECS,
         },
     };

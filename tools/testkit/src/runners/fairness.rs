@@ -171,9 +171,9 @@ pub async fn flood_vs_chat(run: &mut Run) -> Result<()> {
     ));
     let prompt = slowest < Duration::from_secs(PROMPT_SECS);
     let fact = if prompt {
-        Fact::Prompt { secs: PROMPT_SECS }
+        Fact::ArrivedWithin { secs: PROMPT_SECS }
     } else {
-        Fact::Late { secs: PROMPT_SECS }
+        Fact::ArrivedLate { secs: PROMPT_SECS }
     };
     run.check(fact, prompt);
     Ok(())
