@@ -6,9 +6,10 @@
 
 use scenarios::{Checkpoint, Expect, Scenario};
 use xtask::{
-    DIAGRAMS_DIR, RENDERS_DIAGRAMS, asserted_closes, broken_fragments, caption_problem,
-    diagram_sources, find_includes, find_listings, introduction_chapters, pages, render_diagram,
-    resolve, run_it_problem, stale, stale_transcripts, summary_chapters, workspace_root,
+    DEFECT_PAGES, DIAGRAMS_DIR, RENDERS_DIAGRAMS, asserted_closes, broken_fragments,
+    caption_problem, defect_pages, diagram_sources, find_includes, find_listings,
+    introduction_chapters, pages, render_diagram, resolve, run_it_problem, stale,
+    stale_transcripts, summary_chapters, workspace_root,
 };
 
 #[test]
@@ -49,25 +50,33 @@ fn every_include_resolves_to_text() {
 }
 
 #[test]
-fn every_known_defect_has_a_section_in_what_breaks() {
-    // The matrix links each defect to what-breaks.md#<scenario id>.
-    let page = std::fs::read_to_string(workspace_root().join("book/src/what-breaks.md"))
-        .expect("reading what-breaks.md");
-    let missing: Vec<&str> = Scenario::ALL
+fn every_known_defect_has_a_section_in_exactly_one_defect_page() {
+    // The matrix links each defect to the page of `DEFECT_PAGES` that has a
+    // heading with its `{#id}`: What breaks, or part 4's Faults a deployment meets.
+    let sections = defect_pages(&workspace_root().join("book/src")).expect("reading the pages");
+    let problems: Vec<String> = sections
         .iter()
-        .filter(|scenario| {
-            Checkpoint::ALL
-                .iter()
-                .any(|c| matches!(scenarios::expect(*c, **scenario), Expect::Defect { .. }))
+        .filter(|(id, _)| {
+            let scenario = Scenario::ALL.iter().find(|s| s.id() == *id);
+            scenario.is_some_and(|scenario| {
+                Checkpoint::ALL
+                    .iter()
+                    .any(|c| matches!(scenarios::expect(*c, *scenario), Expect::Defect { .. }))
+            })
         })
-        .map(|scenario| scenario.id())
-        .filter(|id| !page.contains(&format!("{{#{id}}}")))
+        .filter_map(|(id, pages)| match pages.as_slice() {
+            [_] => None,
+            [] => Some(format!(
+                "{id}: no heading with {{#{id}}} in any of {}",
+                DEFECT_PAGES.join(", ")
+            )),
+            several => Some(format!(
+                "{id}: a heading with {{#{id}}} in {}; keep it in one",
+                several.join(" and ")
+            )),
+        })
         .collect();
-    assert!(
-        missing.is_empty(),
-        "what-breaks.md has no heading with {{#id}} for: {}",
-        missing.join(", ")
-    );
+    assert!(problems.is_empty(), "{}", problems.join("\n"));
 }
 
 #[test]
