@@ -15,8 +15,8 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use crate::{
-    ADDRESS_CONNECTS_PER_SEC, ADDRESS_MAX_CONNECTIONS, BYTES_PER_MESSAGE, HEARTBEAT_INTERVAL,
-    MAX_MESSAGE_BYTES, RATE_LIMIT_BURST, RATE_LIMIT_PER_SEC, STALL_AFTER,
+    ADDRESS_CONNECTS_PER_SEC, ADDRESS_MAX_CONNECTIONS, BYTES_PER_MESSAGE, MAX_MESSAGE_BYTES,
+    PRESENCE_INTERVAL, RATE_LIMIT_BURST, RATE_LIMIT_PER_SEC, STALL_AFTER,
 };
 
 // ANCHOR: settings
@@ -170,11 +170,11 @@ impl AllowedOrigins {
 // ANCHOR_END: origin
 
 // ANCHOR: stalls
-/// Fix: the server's clock of its own stalls. The heartbeat is due every
-/// `HEARTBEAT_INTERVAL`; one that comes more than `STALL_AFTER` late means
-/// the process was paused (SIGSTOP, a suspended VM) or starved, and read
-/// nobody meanwhile. Lines that piled up in that time were sent at their
-/// senders' pace, and the rate limit must not take them for a burst.
+/// Fix: the server's clock of its own stalls. The presence tick is due
+/// every `PRESENCE_INTERVAL`; one that comes more than `STALL_AFTER` late
+/// means the process was paused (SIGSTOP, a suspended VM) or starved, and
+/// read nobody meanwhile. Lines that piled up in that time were sent at
+/// their senders' pace, and the rate limit must not take them for a burst.
 pub struct Stalls(Mutex<StallClock>);
 
 struct StallClock {
@@ -198,7 +198,7 @@ impl Stalls {
             .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
-    /// The server calls this on every heartbeat.
+    /// The server calls this on every presence tick.
     pub fn beat(&self, now: Instant) {
         let mut clock = self.clock();
         let stall = overdue(now.saturating_duration_since(clock.last_beat));
@@ -206,19 +206,22 @@ impl Stalls {
         clock.last_beat = now;
     }
 
-    /// Time stalled until `now`, including a stall the heartbeat has not
-    /// caught up with yet: after a pause, sessions may read before the
-    /// server beats.
+    /// Time stalled until `now`, including a stall the tick has not caught
+    /// up with yet: after a pause, sessions may read before the server ticks.
     pub fn total(&self, now: Instant) -> Duration {
         let clock = self.clock();
         clock.total + overdue(now.saturating_duration_since(clock.last_beat))
     }
 }
 
-/// A stall counts from the last beat, once the next one is `STALL_AFTER` late.
+/// A tick more than `STALL_AFTER` late was stalled for as long as it is
+/// late. The stall began up to one interval before it is counted from, so
+/// what it earns falls short by at most `PRESENCE_INTERVAL` of sending,
+/// which the burst covers.
 fn overdue(since_beat: Duration) -> Duration {
-    if since_beat > HEARTBEAT_INTERVAL + STALL_AFTER {
-        since_beat
+    let late = since_beat.saturating_sub(PRESENCE_INTERVAL);
+    if late > STALL_AFTER {
+        late
     } else {
         Duration::ZERO
     }

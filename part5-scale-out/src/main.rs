@@ -59,7 +59,7 @@ const HEARTBEAT_INTERVAL: Duration = Duration::from_secs(3);
 /// A client that has left this many pings unanswered is dropped: it is gone,
 /// or it has stopped reading.
 const MISSED_PINGS: u32 = 2;
-/// A heartbeat this much overdue means the server itself stalled.
+/// A presence tick this much overdue means the server itself stalled.
 const STALL_AFTER: Duration = Duration::from_secs(1);
 /// A write that waits this long for the client to take what is before it
 /// ends the session; a close frame not taken within it cuts the connection.
@@ -184,7 +184,7 @@ struct WebSocketServer {
     ws_server_receiver: mpsc::Receiver<WebSocketCommands>,
     /// Fix: joins and departures not announced yet.
     presence: Presence,
-    /// Fix: the heartbeat is also the server's clock of its own stalls.
+    /// Fix: the presence tick is also the server's clock of its own stalls.
     stalls: Arc<Stalls>,
     /// Scale-out: the other nodes, when there are any (`REDIS_URL` is set).
     cluster: Option<Cluster>,
@@ -386,7 +386,6 @@ impl WebSocketServer {
     /// and the next message to it drops the user as too slow. A closed queue
     /// belongs to a session that has ended and is telling the server so.
     fn heartbeat(&self) {
-        self.stalls.beat(Instant::now());
         for user in self.session_store.values() {
             let _ = user.user_sender.try_send(Outgoing::Heartbeat);
         }
@@ -417,6 +416,9 @@ impl WebSocketServer {
                 msg = self.ws_server_receiver.recv() => msg,
                 // Fix: joins and departures go out summarised, on a beat.
                 _ = presence_tick.tick() => {
+                    // Fix: the most frequent tick is also the clock of the
+                    // server's own stalls.
+                    self.stalls.beat(Instant::now());
                     self.announce_presence(true);
                     continue;
                 }
@@ -578,22 +580,26 @@ async fn write(
 
 // ANCHOR: protocol-error
 /// Fix: the close frame for what the client sent that cannot be taken, with
-/// the code RFC 6455 section 7.4.1 names for it.
-fn refusal(err: &ProtocolError) -> CloseReason {
+/// the code RFC 6455 section 7.4.1 names for it; `None` when the connection
+/// itself failed, and there is nobody to tell.
+fn refusal(err: &ProtocolError) -> Option<CloseReason> {
     match err {
-        ProtocolError::Overflow => (CloseCode::Size, TOO_BIG).into(),
+        ProtocolError::Overflow => Some((CloseCode::Size, TOO_BIG).into()),
         // Fragments adding up to more than `MAX_MESSAGE_BYTES`: the
         // aggregator's error says so only in words.
         ProtocolError::Io(err) if err.to_string() == "Exceeded maximum continuation size" => {
-            (CloseCode::Size, TOO_BIG).into()
+            Some((CloseCode::Size, TOO_BIG).into())
         }
         // A text message whose bytes are not UTF-8, whole or in fragments.
         ProtocolError::Io(err) if err.kind() == std::io::ErrorKind::InvalidData => {
-            (CloseCode::Invalid, NOT_UTF8).into()
+            Some((CloseCode::Invalid, NOT_UTF8).into())
         }
+        // Any other I/O error is the connection's (the client hung up in the
+        // middle of a frame, say), not a frame that broke the protocol.
+        ProtocolError::Io(_) => None,
         _ => {
             log::warn!("a client broke the WebSocket protocol: {err}");
-            (CloseCode::Protocol, BAD_FRAME).into()
+            Some((CloseCode::Protocol, BAD_FRAME).into())
         }
     }
 }
@@ -655,7 +661,7 @@ impl UserSession {
                         Some(Ok(msg)) => msg,
                         // Fix: a frame that cannot be taken ends the session,
                         // with the close code it deserves.
-                        Some(Err(err)) => break Ending::Close(Some(refusal(&err))),
+                        Some(Err(err)) => break Ending::Close(refusal(&err)),
                         // The client's stream ended: the connection is gone.
                         None => break Ending::Close(None),
                     };

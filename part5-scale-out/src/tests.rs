@@ -104,15 +104,19 @@ fn a_kick_says_why_and_a_server_gone_says_1001() {
 #[test]
 fn each_protocol_error_gets_its_close_code() {
     use std::io::{Error as IoError, ErrorKind};
-    let code = |err: ProtocolError| refusal(&err).code;
-    assert_eq!(code(ProtocolError::Overflow), CloseCode::Size);
+    let code = |err: ProtocolError| refusal(&err).map(|reason| reason.code);
+    assert_eq!(code(ProtocolError::Overflow), Some(CloseCode::Size));
     let too_long = IoError::other("Exceeded maximum continuation size");
-    assert_eq!(code(ProtocolError::Io(too_long)), CloseCode::Size);
+    assert_eq!(code(ProtocolError::Io(too_long)), Some(CloseCode::Size));
     let not_utf8 = IoError::new(ErrorKind::InvalidData, "invalid utf-8");
-    assert_eq!(code(ProtocolError::Io(not_utf8)), CloseCode::Invalid);
-    assert_eq!(code(ProtocolError::UnmaskedFrame), CloseCode::Protocol);
-    let reset = IoError::new(ErrorKind::ConnectionReset, "reset");
-    assert_eq!(code(ProtocolError::Io(reset)), CloseCode::Protocol);
+    assert_eq!(code(ProtocolError::Io(not_utf8)), Some(CloseCode::Invalid));
+    assert_eq!(
+        code(ProtocolError::UnmaskedFrame),
+        Some(CloseCode::Protocol)
+    );
+    // A connection that fails is nobody to send a close frame to.
+    let hung_up = IoError::other("payload reached EOF before completing");
+    assert_eq!(code(ProtocolError::Io(hung_up)), None);
 }
 
 /// A limiter for uid 1 with these limits, on a fresh table, and the clock it starts at.
@@ -123,11 +127,11 @@ fn user_limiter(per_sec: u32, burst: u32) -> (Limiter, UserLimits, Arc<Stalls>, 
     (limits.limiter(1), limits, stalls, start)
 }
 
-/// The server's heartbeats from `from` to `to`, on time.
+/// The server's presence ticks from `from` to `to`, on time.
 fn beat_until(stalls: &Stalls, from: Instant, to: Instant) {
     let mut beat = from;
     while beat < to {
-        beat = (beat + HEARTBEAT_INTERVAL).min(to);
+        beat = (beat + PRESENCE_INTERVAL).min(to);
         stalls.beat(beat);
     }
 }
@@ -189,7 +193,7 @@ fn a_bucket_refills_at_its_rate_up_to_its_burst() {
     let later = now + Duration::from_millis(150);
     assert!(matches!(limiter.admit_at(1, later), Admit::Send));
     assert!(matches!(limiter.admit_at(1, later), Admit::Refuse { .. }));
-    // Ten idle seconds (the server beating all along) fill the bucket to its
+    // Ten idle seconds (the server ticking all along) fill the bucket to its
     // burst, and no further.
     let much_later = later + Duration::from_secs(10);
     beat_until(&stalls, later, much_later);
@@ -245,18 +249,19 @@ fn lines_that_piled_up_while_the_server_stalled_are_not_a_burst() {
 }
 
 #[test]
-fn a_late_heartbeat_counts_as_a_stall_and_a_punctual_one_does_not() {
+fn a_late_tick_counts_as_a_stall_and_a_punctual_one_does_not() {
     let start = Instant::now();
     let stalls = Stalls::new(start);
-    let on_time = start + HEARTBEAT_INTERVAL + Duration::from_millis(20);
+    let on_time = start + PRESENCE_INTERVAL + Duration::from_millis(20);
     stalls.beat(on_time);
     assert_eq!(stalls.total(on_time), Duration::ZERO);
-    // Before the next beat, a stall is already counted from the last beat.
-    let paused = on_time + Duration::from_secs(10);
+    // Before the next tick, a stall is already counted: for as long as the
+    // tick is late.
+    let paused = on_time + PRESENCE_INTERVAL + Duration::from_secs(10);
     assert_eq!(stalls.total(paused), Duration::from_secs(10));
     stalls.beat(paused);
     assert_eq!(stalls.total(paused), Duration::from_secs(10));
-    let after = paused + HEARTBEAT_INTERVAL;
+    let after = paused + PRESENCE_INTERVAL;
     stalls.beat(after);
     assert_eq!(stalls.total(after), Duration::from_secs(10));
 }

@@ -431,9 +431,10 @@ catalogue! {
                 reaches each of them, in order, within {PROMPT_SECS} s");
     /// A flooder that reconnects to start afresh.
     ReconnectFlood = "reconnect-flood", deadline 60 s, setup (SERVER),
-        title ("uid 1 sends as fast as it can and reconnects whenever it is closed, for \
-                {RECONNECT_SECS} s: user 2 gets at most {RECONNECT_MOST} of its lines, and the \
-                reconnections are refused with HTTP 429");
+        title ("uid 1 sends {} lines as fast as it can on a connection, then opens another, \
+                which replaces it, and so on for {RECONNECT_SECS} s: user 2 gets at most \
+                {RECONNECT_MOST} of its lines, and the reconnections are refused with HTTP 429",
+                2 * RECONNECT_MOST);
     /// One address opening and holding many connections.
     AddressLimits = "address-limits", deadline 60 s, setup (SERVER),
         title ("one address opens {ADDRESS_STORM} connections at once, then more, one at a time: \
