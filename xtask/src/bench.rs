@@ -287,25 +287,7 @@ pub fn bench_target(root: &Path, matrix: &Matrix, out: &Path) -> Result<Vec<Path
 /// Builds part 5 and loadgen, then runs each chat run with each node count,
 /// alternated run by run, and writes `cluster.md` into `out`.
 pub fn bench_cluster(root: &Path, matrix: &ClusterMatrix, out: &Path) -> Result<Vec<PathBuf>> {
-    let probe = Command::new("redis-server").arg("--version").output();
-    if !probe.is_ok_and(|output| output.status.success()) {
-        bail!(
-            "redis-server is not installed (Debian: `apt-get install redis-server`); the \
-             cluster comparison starts its own"
-        );
-    }
-    let status = Command::new(env!("CARGO"))
-        .current_dir(root)
-        .args(["build", "--release", "--quiet", "-p", "loadgen", "-p"])
-        .arg(CLUSTER_PACKAGE)
-        .status()
-        .context("running cargo build --release")?;
-    if !status.success() {
-        bail!("cargo build --release failed");
-    }
-    let release = target_dir(root).join("release");
-    let loadgen = release.join(exe("loadgen"));
-    let bin = release.join(exe(CLUSTER_PACKAGE));
+    let (loadgen, bin) = build_cluster(root, "the cluster comparison")?;
     std::fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
     let header = machine_and_date(&loadgen)?;
     let mut page = format!(
@@ -341,6 +323,33 @@ pub fn bench_cluster(root: &Path, matrix: &ClusterMatrix, out: &Path) -> Result<
     Ok(vec![path])
 }
 
+/// Checks that `redis-server` is installed (`bench` is what needs it, for
+/// the message) and builds loadgen and part 5 in release mode; returns
+/// their paths.
+fn build_cluster(root: &Path, bench: &str) -> Result<(PathBuf, PathBuf)> {
+    let probe = Command::new("redis-server").arg("--version").output();
+    if !probe.is_ok_and(|output| output.status.success()) {
+        bail!(
+            "redis-server is not installed (Debian: `apt-get install redis-server`); {bench} \
+             starts its own"
+        );
+    }
+    let status = Command::new(env!("CARGO"))
+        .current_dir(root)
+        .args(["build", "--release", "--quiet", "-p", "loadgen", "-p"])
+        .arg(CLUSTER_PACKAGE)
+        .status()
+        .context("running cargo build --release")?;
+    if !status.success() {
+        bail!("cargo build --release failed");
+    }
+    let release = target_dir(root).join("release");
+    Ok((
+        release.join(exe("loadgen")),
+        release.join(exe(CLUSTER_PACKAGE)),
+    ))
+}
+
 /// One chat run's table: a row per node count.
 fn cluster_table(chat: &ChatRun, nodes: &[usize], figures: &[Vec<Value>]) -> String {
     let mut out = format!(
@@ -372,6 +381,224 @@ fn cluster_table(chat: &ChatRun, nodes: &[usize], figures: &[Vec<Value>]) -> Str
             cell("cpu_us_per_delivery", 1.0, 2),
             cell("redis_cpu_us_per_delivery", 1.0, 2),
             cell("rss_kib", 1024.0, 1),
+        );
+    }
+    out
+}
+
+/// What presence costs a node as the cluster grows: one real part 5 node
+/// among nodes that `loadgen presence` plays, each publishing a heartbeat
+/// with all its users every second, at several sizes.
+pub struct PresenceMatrix {
+    /// Nodes (the real one included) and users on each other node, in
+    /// table order; the first is the reference of the ratios.
+    pub sizes: Vec<(usize, usize)>,
+    /// Repetitions of the whole alternation.
+    pub runs: usize,
+    /// Seconds of measurement in each run.
+    pub secs: f64,
+    /// The least seconds of heartbeats before measuring.
+    pub warmup: f64,
+    /// Clients that read on the real node.
+    pub readers: usize,
+    /// Lines a second from the one sender on the real node.
+    pub rate: u64,
+}
+
+/// The most that the largest size's CPU and p99 may be, as multiples of the
+/// smallest size's, for presence work to count as proportional to what
+/// changed rather than to the cluster's size.
+pub const PRESENCE_RATIO: f64 = 2.0;
+
+impl PresenceMatrix {
+    /// The sizes the part 5 chapter shows, from 2 nodes of 1,000 users to
+    /// 20 of 10,000; or a tiny run that proves the tool works.
+    pub fn new(quick: bool) -> Self {
+        if quick {
+            return PresenceMatrix {
+                sizes: vec![(2, 100), (3, 300)],
+                runs: 1,
+                secs: 2.0,
+                warmup: 1.0,
+                readers: 20,
+                rate: 50,
+            };
+        }
+        PresenceMatrix {
+            sizes: vec![(2, 1000), (10, 1000), (10, 10_000), (20, 10_000)],
+            // Five, not three: p99 rests on a few slow lines of a run, so
+            // its ratios vary more from run to run than the CPU's.
+            runs: 5,
+            secs: 10.0,
+            warmup: 3.0,
+            readers: 50,
+            rate: 50,
+        }
+    }
+}
+
+/// Builds part 5 and loadgen, then runs `loadgen presence` at each size,
+/// alternated run by run, and writes `presence.md` into `out`.
+pub fn bench_presence(root: &Path, matrix: &PresenceMatrix, out: &Path) -> Result<Vec<PathBuf>> {
+    let (loadgen, bin) = build_cluster(root, "the presence bench")?;
+    std::fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
+    let header = machine_and_date(&loadgen)?;
+    let mut figures = vec![Vec::new(); matrix.sizes.len()];
+    for run in 1..=matrix.runs {
+        for (index, &(nodes, users)) in matrix.sizes.iter().enumerate() {
+            eprintln!("bench: presence run {run}: {}", size_label(nodes, users));
+            let args = [
+                "presence".to_string(),
+                "--bin".into(),
+                bin.display().to_string(),
+                "--nodes".into(),
+                nodes.to_string(),
+                "--users".into(),
+                users.to_string(),
+                "--seconds".into(),
+                matrix.secs.to_string(),
+                "--warmup".into(),
+                matrix.warmup.to_string(),
+                "--readers".into(),
+                matrix.readers.to_string(),
+                "--rate".into(),
+                matrix.rate.to_string(),
+            ];
+            let result = loadgen_json(&loadgen, &args)?;
+            // A loadgen that ignored an option would put one size's figures
+            // in another's row.
+            if result["nodes"].as_u64() != Some(nodes as u64)
+                || result["users"].as_u64() != Some(users as u64)
+            {
+                bail!(
+                    "loadgen ran {} nodes of {} users where {nodes} of {users} were asked for",
+                    result["nodes"],
+                    result["users"]
+                );
+            }
+            figures[index].push(result);
+        }
+    }
+    let path = out.join("presence.md");
+    std::fs::write(&path, presence_page(matrix, &header, &figures))
+        .with_context(|| format!("writing {}", path.display()))?;
+    Ok(vec![path])
+}
+
+/// `20 × 10,000`: nodes, and users on each node that loadgen plays.
+fn size_label(nodes: usize, users: usize) -> String {
+    format!("{nodes} × {}", thousands(users as u64))
+}
+
+/// `10000` as `10,000`.
+fn thousands(n: u64) -> String {
+    let digits = n.to_string();
+    let mut out = String::new();
+    for (index, digit) in digits.chars().enumerate() {
+        if index > 0 && (digits.len() - index).is_multiple_of(3) {
+            out.push(',');
+        }
+        out.push(digit);
+    }
+    out
+}
+
+/// The presence page: a row per size, then what the largest size costs
+/// against the smallest, in words, from the same ratios.
+fn presence_page(matrix: &PresenceMatrix, header: &str, figures: &[Vec<Value>]) -> String {
+    let label = |index: usize| {
+        let (nodes, users) = matrix.sizes[index];
+        size_label(nodes, users)
+    };
+    let first = label(0);
+    let mut out = format!(
+        "<!-- Generated by `cargo xtask bench --presence`. Figures of one bench run; no test compares them. -->\n\n\
+         One real `part5-scale-out` node among nodes that `loadgen presence` plays: each of those \
+         publishes to the node's `redis-server`, every second, a heartbeat that lists its users, \
+         as a node does. On the real node, {} readers and one sender at {} lines a second; echo \
+         latency is from the sender's line to the readers, over {} s measured after a warm-up \
+         in which the node heard every other node's users. CPU is the real node's, as a share of \
+         one core. Release builds, {} with the sizes alternated; {header}. Medians, with min \
+         and max across the runs; ratios to {first} are taken within each run.\n\n\
+         | nodes × users per node | users on other nodes | node CPU % of a core | CPU ratio to {first} | echo p50 ms | echo p99 ms | p99 ratio to {first} | Redis CPU % | missing | nodes buried |\n\
+         | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |\n",
+        matrix.readers,
+        matrix.rate,
+        matrix.secs,
+        match matrix.runs {
+            1 => "one run".to_string(),
+            n => format!("{n} runs"),
+        }
+    );
+    let show = |(m, lo, hi): (f64, f64, f64), scale: f64| {
+        format!("{:.2} ({:.2}–{:.2})", m * scale, lo * scale, hi * scale)
+    };
+    let mut unheard = Vec::new();
+    for (index, &(nodes, users)) in matrix.sizes.iter().enumerate() {
+        let f = &figures[index];
+        let elsewhere = thousands((nodes.saturating_sub(1) * users) as u64);
+        let buried: Vec<f64> = field(f, "buried")
+            .into_iter()
+            .filter(|n| n.is_finite())
+            .collect();
+        let burying_runs = buried.iter().filter(|&&n| n > 0.0).count();
+        let buried = match burying_runs {
+            0 => "none".to_string(),
+            runs => format!(
+                "{} in {runs} of {} runs",
+                buried.iter().sum::<f64>(),
+                f.len()
+            ),
+        };
+        let short = f
+            .iter()
+            .filter(|run| run["heard_all"].as_bool() == Some(false))
+            .count();
+        if short > 0 {
+            unheard.push(format!("{} ({short} of {} runs)", label(index), f.len()));
+        }
+        let (missing, _, missing_hi) = spread(&field(f, "missing"));
+        let _ = writeln!(
+            out,
+            "| {} | {elsewhere} | {} | {} | {} | {} | {} | {} | {missing:.0} (max {missing_hi:.0}) | {buried} |",
+            label(index),
+            show(spread(&field(f, "cpu_share")), 100.0),
+            show(spread(&ratios(figures, index, "cpu_share")), 1.0),
+            show(spread(&field(f, "p50_us")), 1e-3),
+            show(spread(&field(f, "p99_us")), 1e-3),
+            show(spread(&ratios(figures, index, "p99_us")), 1.0),
+            show(spread(&field(f, "redis_cpu_share")), 100.0),
+        );
+    }
+    if !unheard.is_empty() {
+        let _ = write!(
+            out,
+            "\nThe node had not announced every other node's users by the end of the warm-up at \
+             {}; those runs were measured all the same.\n",
+            unheard.join(", ")
+        );
+    }
+    let last = matrix.sizes.len() - 1;
+    if last > 0 {
+        // Judged as printed, to two decimals, so that the words match the table.
+        let printed = |value: f64| format!("{value:.2}").parse().unwrap_or(value);
+        let cpu = printed(spread(&ratios(figures, last, "cpu_share")).0);
+        let p99 = printed(spread(&ratios(figures, last, "p99_us")).0);
+        let within = |ratio: f64| {
+            if ratio <= PRESENCE_RATIO {
+                "within"
+            } else {
+                "**not** within"
+            }
+        };
+        let _ = write!(
+            out,
+            "\nAt {} the node's CPU is {cpu:.2} times and its echo p99 {p99:.2} times what they \
+             are at {first} (medians of the ratios): CPU {} {PRESENCE_RATIO} times, p99 {} \
+             {PRESENCE_RATIO} times.\n",
+            label(last),
+            within(cpu),
+            within(p99),
         );
     }
     out
@@ -1354,5 +1581,56 @@ mod tests {
             table.contains("| 0.50 (0.50–0.50) | 4.0 (4.0–4.0) |"),
             "{table}"
         );
+    }
+
+    #[test]
+    fn the_presence_page_has_a_row_per_size_and_judges_the_largest() {
+        let matrix = PresenceMatrix::new(false);
+        let run = |cpu: f64, p99: f64| {
+            serde_json::json!({
+                "cpu_share": cpu, "p50_us": 1200.0, "p99_us": p99, "redis_cpu_share": 0.01,
+                "missing": 0.0, "buried": 0.0, "heard_all": true
+            })
+        };
+        let mut figures: Vec<Vec<Value>> = [(0.05, 2000.0), (0.06, 2100.0), (0.08, 2500.0)]
+            .iter()
+            .map(|&(cpu, p99)| vec![run(cpu, p99); 3])
+            .collect();
+        // The largest size: CPU 1.6 times the smallest's, p99 3 times in
+        // two runs of three, and one run that buried a node.
+        let mut buried = run(0.08, 6000.0);
+        buried["buried"] = serde_json::json!(2.0);
+        buried["heard_all"] = serde_json::json!(false);
+        figures.push(vec![run(0.08, 6000.0), run(0.08, 3000.0), buried]);
+        let page = presence_page(&matrix, "a machine", &figures);
+        assert!(
+            page.contains("5 runs with the sizes alternated; a machine."),
+            "{page}"
+        );
+        assert!(page.contains("| CPU ratio to 2 × 1,000 |"), "{page}");
+        assert!(
+            page.contains("| 2 × 1,000 | 1,000 | 5.00 (5.00–5.00) | 1.00 (1.00–1.00) | 1.20 (1.20–1.20) | 2.00 (2.00–2.00) | 1.00 (1.00–1.00) | 1.00 (1.00–1.00) | 0 (max 0) | none |"),
+            "{page}"
+        );
+        assert!(
+            page.contains("| 10 × 10,000 | 90,000 | 8.00 (8.00–8.00) | 1.60 (1.60–1.60) |"),
+            "{page}"
+        );
+        assert!(
+            page.contains("| 20 × 10,000 | 190,000 | 8.00 (8.00–8.00) | 1.60 (1.60–1.60) | 1.20 (1.20–1.20) | 6.00 (3.00–6.00) | 3.00 (1.50–3.00) |"),
+            "{page}"
+        );
+        assert!(page.contains("| 2 in 1 of 3 runs |"), "{page}");
+        assert!(
+            page.contains("by the end of the warm-up at 20 × 10,000 (1 of 3 runs)"),
+            "{page}"
+        );
+        assert!(
+            page.contains("At 20 × 10,000 the node's CPU is 1.60 times and its echo p99 3.00 times what they are at 2 × 1,000 (medians of the ratios): CPU within 2 times, p99 **not** within 2 times."),
+            "{page}"
+        );
+        assert_eq!(thousands(0), "0");
+        assert_eq!(thousands(999), "999");
+        assert_eq!(thousands(1_234_567), "1,234,567");
     }
 }

@@ -54,6 +54,12 @@ enum Command {
         /// into target/bench-quick/).
         #[arg(long, conflicts_with_all = ["build_times", "cluster"])]
         target: bool,
+        /// Instead, measure what presence costs one part 5 node among 2 to
+        /// 20 nodes of 1,000 to 10,000 users that loadgen plays, over a
+        /// private redis-server (book/src/generated/bench/presence.md; with
+        /// --quick, a tiny run into target/bench-quick/). Needs redis-server.
+        #[arg(long, conflicts_with_all = ["build_times", "cluster", "target"])]
+        presence: bool,
     },
     /// The workshop's chores: reset the attendee's crate, jump to a
     /// solution, or prove every solution with the scenarios.
@@ -164,6 +170,18 @@ fn run(cli: Cli) -> Result<()> {
                 root.join("book/src/generated/bench")
             };
             xtask::bench::bench_cluster(&root, &xtask::bench::ClusterMatrix::new(quick), &out)?
+        }
+        Command::Bench {
+            presence: true,
+            quick,
+            ..
+        } => {
+            let out = if quick {
+                root.join("target/bench-quick")
+            } else {
+                root.join("book/src/generated/bench")
+            };
+            xtask::bench::bench_presence(&root, &xtask::bench::PresenceMatrix::new(quick), &out)?
         }
         Command::Bench { quick, target, .. } => {
             let (matrix, out) = if quick {

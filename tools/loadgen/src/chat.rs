@@ -207,7 +207,7 @@ async fn stop_perf(mut perf: tokio::process::Child) -> Result<()> {
 /// whatever arrives so that the sender is never slow itself. A server may
 /// close a sender (as too fast, or too slow to read): then it stops, and
 /// says how it ended.
-async fn send(
+pub(crate) async fn send(
     mut client: Client,
     every: Option<Duration>,
     secs: f64,
@@ -251,7 +251,7 @@ async fn show_progress(delivered: Vec<std::sync::Arc<std::sync::atomic::AtomicU6
     }
 }
 
-fn summarise(
+pub(crate) fn summarise(
     plan: &Plan,
     received: &[Received],
     sent: u64,

@@ -11,9 +11,13 @@
 //! - `loadgen idle`: the server's memory per idle connection.
 //! - `loadgen join-storm`: N clients connecting at once, as after a
 //!   restart, against several servers alternated run by run.
+//! - `loadgen presence`: one real part 5 node among N - 1 nodes that
+//!   loadgen plays by publishing their heartbeats to Redis; the node's CPU
+//!   and echo latency under a small chat, once it has heard them all.
 
 mod chat;
 mod crowd;
+mod presence;
 mod storm;
 
 use anyhow::{Context, Result};
@@ -143,6 +147,34 @@ enum Command {
         #[arg(long)]
         out: Option<PathBuf>,
     },
+    /// Start a private redis-server and one node of part 5, play the other
+    /// nodes of a larger chat by publishing their heartbeats (each lists
+    /// its users) every second, and measure the real node's CPU and echo
+    /// latency under a small chat; print one JSON line.
+    Presence {
+        /// The part 5 binary (build it with --release).
+        #[arg(long = "bin")]
+        bin: PathBuf,
+        /// Nodes in the chat, the real one included; loadgen plays the others.
+        #[arg(long, default_value_t = 10)]
+        nodes: usize,
+        /// Users on each node that loadgen plays.
+        #[arg(long, default_value_t = 1000)]
+        users: usize,
+        /// Seconds of measurement.
+        #[arg(long, default_value_t = 10.0)]
+        seconds: f64,
+        /// The least seconds of heartbeats before measuring; the warm-up also
+        /// lasts until the node has announced every user of the other nodes.
+        #[arg(long, default_value_t = 3.0)]
+        warmup: f64,
+        /// Clients on the real node that read.
+        #[arg(long, default_value_t = 50)]
+        readers: usize,
+        /// Lines a second from the one sender on the real node; 0 sends flat out.
+        #[arg(long, default_value_t = 50)]
+        rate: u64,
+    },
 }
 
 fn main() -> ExitCode {
@@ -209,6 +241,40 @@ async fn run(cli: Cli) -> Result<()> {
             in_flight,
             out,
         } => join_storm(&bins, clients, runs, in_flight, out.as_deref()).await,
+        Command::Presence {
+            bin,
+            nodes,
+            users,
+            seconds,
+            warmup,
+            readers,
+            rate,
+        } => {
+            let plan = presence::PresencePlan {
+                nodes,
+                users,
+                secs: seconds,
+                warmup,
+                readers,
+                rate,
+            };
+            let f = presence::run(&bin, &plan).await?;
+            eprintln!(
+                "{}: {nodes} nodes x {users} users: node CPU {:.1} % of a core, echo p50 {} us, \
+                 p99 {} us; {} deliveries, {} missing; heard every other node's users: {}; \
+                 nodes buried: {}",
+                short_name(&bin),
+                f["cpu_share"].as_f64().unwrap_or(f64::NAN) * 100.0,
+                f["p50_us"],
+                f["p99_us"],
+                f["deliveries"],
+                f["missing"],
+                f["heard_all"],
+                f["buried"],
+            );
+            println!("{f}");
+            Ok(())
+        }
     }
 }
 
