@@ -82,12 +82,15 @@ pub(crate) enum Kind {
     Claim { user_id: i32, since: Since },
     /// A user of the node left.
     Left { user_id: i32 },
-    /// The node is alive: the heartbeat's number, who is on the node and
-    /// since when, and how many chat lines the node has lost on the way.
+    /// The node is alive: the heartbeat's number, how many chat lines the
+    /// node has lost on the way, the version of its list of users (it grows
+    /// with every change), and the list itself, as a line: `uid@since,...`.
+    /// A node that has this version already need not read the list.
     Heartbeat {
         seq: u64,
-        users: Vec<(i32, Since)>,
         lost: u64,
+        version: u64,
+        users: String,
     },
 }
 
@@ -100,13 +103,12 @@ impl Envelope {
             Kind::Message { user_id, text } => format!("{node:x} message {user_id} {text}"),
             Kind::Claim { user_id, since } => format!("{node:x} claim {user_id} {since}"),
             Kind::Left { user_id } => format!("{node:x} left {user_id}"),
-            Kind::Heartbeat { seq, users, lost } => {
-                let users: Vec<String> = users
-                    .iter()
-                    .map(|(user_id, since)| format!("{user_id}@{since}"))
-                    .collect();
-                format!("{node:x} heartbeat {seq} {lost} {}", users.join(","))
-            }
+            Kind::Heartbeat {
+                seq,
+                lost,
+                version,
+                users,
+            } => format!("{node:x} heartbeat {seq} {lost} {version} {users}"),
         }
     }
 
@@ -131,24 +133,41 @@ impl Envelope {
                 user_id: rest.parse().ok()?,
             },
             "heartbeat" => {
-                let mut fields = rest.splitn(3, ' ');
+                let mut fields = rest.splitn(4, ' ');
                 let seq = fields.next()?.parse().ok()?;
                 let lost = fields.next()?.parse().ok()?;
-                let users = fields
-                    .next()
-                    .unwrap_or_default()
-                    .split(',')
-                    .filter(|user| !user.is_empty())
-                    .map(|user| {
-                        let (user_id, since) = user.split_once('@')?;
-                        Some((user_id.parse().ok()?, since.parse().ok()?))
-                    })
-                    .collect::<Option<_>>()?;
-                Kind::Heartbeat { seq, users, lost }
+                let version = fields.next()?.parse().ok()?;
+                // The list is read only by a node that needs it.
+                let users = fields.next().unwrap_or_default().to_string();
+                Kind::Heartbeat {
+                    seq,
+                    lost,
+                    version,
+                    users,
+                }
             }
             _ => return None,
         };
         Some(Self { node, kind })
+    }
+
+    /// A heartbeat's list of users, `uid@since,...`; `None` if it is not one.
+    pub(crate) fn users(list: &str) -> Option<Vec<(i32, Since)>> {
+        list.split(',')
+            .filter(|user| !user.is_empty())
+            .map(|user| {
+                let (user_id, since) = user.split_once('@')?;
+                Some((user_id.parse().ok()?, since.parse().ok()?))
+            })
+            .collect()
+    }
+
+    /// A heartbeat's list, from `(uid, since)` pairs.
+    fn users_line(users: impl Iterator<Item = (i32, Since)>) -> String {
+        let users: Vec<String> = users
+            .map(|(user_id, since)| format!("{user_id}@{since}"))
+            .collect();
+        users.join(",")
     }
 
     /// Whether it carries a chat line, which may be dropped when Redis is
@@ -177,6 +196,9 @@ pub(crate) struct Cluster {
     elsewhere: HashMap<i32, u32>,
     /// The number of this node's next heartbeat.
     seq: u64,
+    /// The version of `local`: it grows with every change, so that the
+    /// others read this node's list only when it has changed.
+    version: u64,
 }
 
 pub(crate) struct RemoteNode {
@@ -187,6 +209,8 @@ pub(crate) struct RemoteNode {
     pub(crate) missed: u32,
     /// The lines it said it lost, when last heard.
     lost: u64,
+    /// The version of its list that `users` holds.
+    version: Option<u64>,
 }
 // ANCHOR_END: cluster
 
@@ -260,6 +284,7 @@ impl Cluster {
             nodes: HashMap::new(),
             elsewhere: HashMap::new(),
             seq: 0,
+            version: 0,
         }
     }
 
@@ -348,10 +373,21 @@ impl WebSocketServer {
     /// Scale-out: tells the other nodes that `user_id` connected here now,
     /// so that they close any older connection of it.
     pub(crate) fn claim(&mut self, user_id: i32, _conn_id: ConnId) {
-        if let Some(cluster) = &mut self.cluster {
-            let since = now_since();
-            cluster.local.insert(user_id, since);
-            cluster.publish(Kind::Claim { user_id, since });
+        let Some(cluster) = &mut self.cluster else {
+            return;
+        };
+        let since = now_since();
+        cluster.local.insert(user_id, since);
+        cluster.version += 1;
+        cluster.publish(Kind::Claim { user_id, since });
+        // A node whose list we know, and will not read again until it
+        // changes, may hold a newer connection of this uid by its clock.
+        let newer = cluster.nodes.iter().find_map(|(&id, node)| {
+            let &theirs = node.users.get(&user_id)?;
+            cluster.beaten(user_id, id, theirs).then_some((id, theirs))
+        });
+        if let Some((id, theirs)) = newer {
+            self.node_has(id, &[(user_id, theirs)], false);
         }
     }
 
@@ -372,6 +408,7 @@ impl WebSocketServer {
     pub(crate) fn local_user_gone(&mut self, user_id: i32) {
         if let Some(cluster) = &mut self.cluster {
             cluster.local.remove(&user_id);
+            cluster.version += 1;
             cluster.publish(Kind::Left { user_id });
         }
         if !self.present(user_id) {
@@ -397,6 +434,7 @@ impl WebSocketServer {
             heard: false,
             missed: 0,
             lost: 0,
+            version: None,
         });
         sender.heard = true;
         match kind {
@@ -408,10 +446,24 @@ impl WebSocketServer {
                 let gone = cluster.dropped(node, user_id);
                 self.changed(&[(user_id, gone)]);
             }
-            Kind::Heartbeat { users, lost, .. } => {
+            Kind::Heartbeat {
+                lost,
+                version,
+                users,
+                ..
+            } => {
                 let more_lost = lost > sender.lost;
                 sender.lost = lost;
-                self.node_has(node, &users, true);
+                // A list this node has read already needs no reading: the
+                // work of a heartbeat is then a few fields, whatever the
+                // number of users.
+                if sender.version != Some(version) {
+                    sender.version = Some(version);
+                    match Envelope::users(&users) {
+                        Some(users) => self.node_has(node, &users, true),
+                        None => log::warn!("ignoring a list of users this node cannot read"),
+                    }
+                }
                 if more_lost {
                     self.broadcast(LINES_LOST.to_string(), Broadcast::Chat);
                 }
@@ -437,6 +489,7 @@ impl WebSocketServer {
             let moved = cluster.beaten(user_id, id, since);
             if moved {
                 cluster.local.remove(&user_id);
+                cluster.version += 1;
                 if let Some(older) = self.session_store.remove(&user_id) {
                     let _ = older.kick.send((CloseCode::Policy, REPLACED).into());
                 }
@@ -520,10 +573,13 @@ impl WebSocketServer {
             return;
         };
         cluster.seq += 1;
-        let seq = cluster.seq;
-        let users = cluster.local.iter().map(|(&u, &s)| (u, s)).collect();
-        let lost = cluster.outbox.lost.load(Ordering::Relaxed);
-        cluster.publish(Kind::Heartbeat { seq, users, lost });
+        let kind = Kind::Heartbeat {
+            seq: cluster.seq,
+            lost: cluster.outbox.lost.load(Ordering::Relaxed),
+            version: cluster.version,
+            users: Envelope::users_line(cluster.local.iter().map(|(&u, &s)| (u, s))),
+        };
+        cluster.publish(kind);
     }
 
     /// Tells this node's users that the other nodes are out of reach, or,

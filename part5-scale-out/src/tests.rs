@@ -462,13 +462,15 @@ fn envelopes_survive_the_channel_and_garbage_is_refused() {
         Kind::Left { user_id: 7 },
         Kind::Heartbeat {
             seq: 12,
-            users: vec![(1, 10), (2, 20), (30, 5)],
             lost: 3,
+            version: 9,
+            users: "1@10,2@20,30@5".to_string(),
         },
         Kind::Heartbeat {
             seq: 1,
-            users: Vec::new(),
             lost: 0,
+            version: 0,
+            users: String::new(),
         },
     ];
     for kind in kinds {
@@ -484,10 +486,26 @@ fn envelopes_survive_the_channel_and_garbage_is_refused() {
         "1f claim 3",
         "1f left x",
         "1f heartbeat 1",
-        "1f heartbeat 1 0 2",
+        "1f heartbeat 1 0",
+        "1f heartbeat 1 0 x 2@3",
         "1f shout 1",
     ] {
         assert_eq!(Envelope::decode(garbage), None, "{garbage:?}");
+    }
+    // The list is read when it is needed, and refused then if it is garbage.
+    assert_eq!(Envelope::users("1@10,2@20"), Some(vec![(1, 10), (2, 20)]));
+    assert_eq!(Envelope::users(""), Some(Vec::new()));
+    assert_eq!(Envelope::users("1@10,2"), None);
+}
+
+/// A heartbeat of another node: version `version` of its list `users`.
+fn beat(version: u64, users: &[(i32, u64)]) -> Kind {
+    let users: Vec<String> = users.iter().map(|(u, s)| format!("{u}@{s}")).collect();
+    Kind::Heartbeat {
+        seq: 1,
+        lost: 0,
+        version,
+        users: users.join(","),
     }
 }
 
@@ -535,14 +553,7 @@ fn lines(queue: &mut mpsc::Receiver<Outgoing>) -> Vec<String> {
 /// This node's own heartbeat, as it comes back through Redis.
 fn own_heartbeat(server: &mut WebSocketServer) {
     let own = server.cluster.as_ref().expect("a cluster").node;
-    server.remote(from(
-        own,
-        Kind::Heartbeat {
-            seq: 0,
-            users: Vec::new(),
-            lost: 0,
-        },
-    ));
+    server.remote(from(own, beat(0, &[])));
 }
 
 #[test]
@@ -568,14 +579,7 @@ fn of_two_connections_of_one_uid_the_newer_wins_whatever_the_order() {
     assert!(server.session_store.contains_key(&1));
     // A newer one, here in a heartbeat (claims are repeated in every one,
     // so a claim lost on the way is settled a beat later), wins.
-    server.remote(from(
-        0xb,
-        Kind::Heartbeat {
-            seq: 4,
-            users: vec![(1, ours + 1)],
-            lost: 0,
-        },
-    ));
+    server.remote(from(0xb, beat(2, &[(1, ours + 1)])));
     let reason = kicked.try_recv().expect("the older connection is closed");
     assert_eq!(reason.description.as_deref(), Some(REPLACED));
     assert!(!server.session_store.contains_key(&1));
@@ -590,19 +594,14 @@ fn a_node_is_buried_after_three_of_our_rounds_without_a_word() {
     let (mut server, _factory, _published) = node();
     let (handle, mut queue, _kicked) = local_user(1);
     server.user_connect(1, handle);
-    let heartbeat = |users: Vec<(i32, u64)>| Kind::Heartbeat {
-        seq: 1,
-        users,
-        lost: 0,
-    };
-    server.remote(from(0xb, heartbeat(vec![(2, 7)])));
+    server.remote(from(0xb, beat(1, &[(2, 7)])));
     server.announce_presence(true);
     // However long it takes by the clock, rounds are what count: two rounds
     // of silence, then a word from node b, and the count starts again.
     own_heartbeat(&mut server);
     own_heartbeat(&mut server);
     own_heartbeat(&mut server);
-    server.remote(from(0xb, heartbeat(vec![(2, 7)])));
+    server.remote(from(0xb, beat(1, &[(2, 7)])));
     own_heartbeat(&mut server);
     own_heartbeat(&mut server);
     assert!(server.present(2));
@@ -639,31 +638,24 @@ fn a_heartbeat_that_repeats_what_is_known_announces_nothing() {
     let (handle, mut queue, _kicked) = local_user(1);
     server.user_connect(1, handle);
     let users: Vec<(i32, u64)> = (100..1100).map(|user| (user, 1)).collect();
-    let heartbeat = |users: Vec<(i32, u64)>| {
-        from(
-            0xb,
-            Kind::Heartbeat {
-                seq: 1,
-                users,
-                lost: 0,
-            },
-        )
-    };
-    server.remote(heartbeat(users.clone()));
+    server.remote(from(0xb, beat(1, &users)));
     server.announce_presence(true);
     assert_eq!(
         lines(&mut queue),
         ["[server]: user 1 joined", "[server]: 1000 users joined"]
     );
-    server.remote(heartbeat(users.clone()));
+    // The same version is not read again: even a list that disagreed with
+    // it would change nothing, which shows that it was not read.
+    server.remote(from(0xb, beat(1, &[])));
     server.announce_presence(true);
     assert!(lines(&mut queue).is_empty(), "nothing changed");
-    // One user gone, one come, and user 1 also on node b for a moment: the
-    // news is the two users, not user 1, who is here.
+    assert!(server.present(100));
+    // A new version is read: one user gone, one come, and user 1 also on
+    // node b for a moment; the news is the two users, not user 1, who is here.
     let mut changed = users[1..].to_vec();
     changed.push((5000, 1));
     changed.push((1, 0));
-    server.remote(heartbeat(changed));
+    server.remote(from(0xb, beat(2, &changed)));
     server.announce_presence(true);
     assert_eq!(
         lines(&mut queue),
@@ -696,11 +688,7 @@ fn chat_lines_wait_up_to_the_backlog_and_the_rest_always_goes() {
     }));
     let beat = || Envelope {
         node,
-        kind: Kind::Heartbeat {
-            seq: 1,
-            users: Vec::new(),
-            lost: 0,
-        },
+        kind: beat(0, &[]),
     };
     assert!(cluster.outbox_send(beat()));
     assert!(
@@ -721,8 +709,9 @@ fn lines_lost_on_another_node_are_told_here() {
             0xb,
             Kind::Heartbeat {
                 seq: 1,
-                users: Vec::new(),
                 lost,
+                version: 0,
+                users: String::new(),
             },
         )
     };

@@ -281,7 +281,8 @@ fn user_list(first_uid: i64, users: usize, since: u64) -> String {
 /// A heartbeat as part 5's `Envelope::encode` writes one: the node in hex,
 /// `heartbeat`, its number, the chat lines it lost (none), then its users.
 fn heartbeat(node: u64, seq: u64, users: &str) -> String {
-    format!("{node:x} heartbeat {seq} 0 {users}")
+    // Lost 0; version 1: a fake node's list never changes.
+    format!("{node:x} heartbeat {seq} 0 1 {users}")
 }
 
 /// `PUBLISH CHANNEL payload` in RESP, as an array of bulk strings.
@@ -404,7 +405,7 @@ mod tests {
         let users = user_list(10_000_000, 3, 1_700_000_000_000);
         assert_eq!(
             heartbeat(FAKE_NODE_PREFIX | 2, 7, &users),
-            "fa4e000000000002 heartbeat 7 0 \
+            "fa4e000000000002 heartbeat 7 0 1 \
              10000000@1700000000000,10000001@1700000000000,10000002@1700000000000"
         );
         assert_eq!(user_list(5, 0, 1), "");
