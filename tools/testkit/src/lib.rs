@@ -60,7 +60,7 @@ pub fn check(checkpoint: Checkpoint, binary: &Path, scenario: Scenario) -> Resul
     if outcome.verdict != expect.verdict() || outcome.facts != expected_facts {
         return Err(format!(
             "the table expects:\n{expected}\nbut the scenario observed:\n{observed}{figures}\n\
-             If the behaviour changed on purpose, update the cell in tools/scenarios/src/table.rs, \
+             If the behaviour changed on purpose, update the cell in tools/scenarios/src/table/, \
              then run `cargo xtask evidence` and `cargo xtask pages`."
         ));
     }
