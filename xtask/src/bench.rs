@@ -343,7 +343,7 @@ fn build_cluster(root: &Path, bench: &str) -> Result<(PathBuf, PathBuf)> {
     if !status.success() {
         bail!("cargo build --release failed");
     }
-    let release = target_dir(root).join("release");
+    let release = scenarios::target_dir().join("release");
     Ok((
         release.join(exe("loadgen")),
         release.join(exe(CLUSTER_PACKAGE)),
@@ -614,7 +614,7 @@ fn build_loadgen(root: &Path) -> Result<PathBuf> {
     if !status.success() {
         bail!("cargo build --release -p loadgen failed");
     }
-    Ok(target_dir(root).join("release").join(exe("loadgen")))
+    Ok(scenarios::target_dir().join("release").join(exe("loadgen")))
 }
 
 /// The arguments of `loadgen chat` for `chat` against `bin`.
@@ -638,7 +638,7 @@ fn build_servers(root: &Path) -> Result<(PathBuf, Vec<PathBuf>)> {
     if !status.success() {
         bail!("cargo build --release failed");
     }
-    let release = target_dir(root).join("release");
+    let release = scenarios::target_dir().join("release");
     let bins = SERVERS.iter().map(|(p, _)| release.join(exe(p))).collect();
     Ok((release.join(exe("loadgen")), bins))
 }
@@ -825,7 +825,7 @@ fn before_after(
 /// Builds `package` in release mode as it was at `commit`, from a copy of
 /// that commit's files under `target/bench-before/`, and returns the binary.
 fn build_at(root: &Path, commit: &str, package: &str) -> Result<PathBuf> {
-    let before = target_dir(root).join("bench-before");
+    let before = scenarios::target_dir().join("bench-before");
     let tree = before.join(commit);
     if !tree.join("Cargo.toml").exists() {
         std::fs::create_dir_all(&tree).with_context(|| format!("creating {}", tree.display()))?;
@@ -1154,12 +1154,6 @@ pub fn group_samples(report: &str) -> std::collections::HashMap<&'static str, f6
 
 fn exe(name: &str) -> String {
     format!("{name}{}", std::env::consts::EXE_SUFFIX)
-}
-
-fn target_dir(root: &Path) -> PathBuf {
-    std::env::var_os("CARGO_TARGET_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| root.join("target"))
 }
 
 /// Runs loadgen and parses the last JSON line it prints.

@@ -52,13 +52,7 @@ pub struct Generated {
     pub command: &'static str,
 }
 
-/// The workspace root (the parent of this crate's folder).
-pub fn workspace_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .expect("xtask lives in a folder of the workspace")
-        .to_path_buf()
-}
+pub use scenarios::workspace_root;
 
 /// Every diff page, rendered from the checkpoints on disk.
 pub fn diff_pages(root: &Path) -> Result<Vec<Generated>> {
@@ -150,9 +144,8 @@ fn read_if_exists(path: &Path) -> Result<Option<String>> {
 
 fn cell(expect: Expect) -> String {
     match expect {
-        Expect::Works(_) => "works".to_string(),
         Expect::Defect { label, .. } => format!("**{label}**"),
-        Expect::NotApplicable(_) => "n/a".to_string(),
+        Expect::Works(_) | Expect::NotApplicable(_) => expect.verdict().word().to_string(),
     }
 }
 

@@ -139,10 +139,7 @@ fn run(cli: Cli) -> Result<()> {
         Command::Pages => write_changed(&root, &pages(&root)?)?,
         Command::Evidence { figures } => {
             // Where the scenario tests left them: testkit's `evidence_dir`.
-            let target = std::env::var_os("CARGO_TARGET_DIR")
-                .map(std::path::PathBuf::from)
-                .unwrap_or_else(|| root.join("target"));
-            let from = target.join("evidence");
+            let from = scenarios::target_dir().join("evidence");
             if !from.exists() {
                 bail!(
                     "{} does not exist: run `cargo test --workspace` first",

@@ -76,7 +76,7 @@ pub fn back_up_edits(root: &Path) -> Result<Option<PathBuf>> {
     let stamp = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_millis());
-    let backup = target_dir(root)
+    let backup = scenarios::target_dir()
         .join("workshop-backup")
         .join(stamp.to_string());
     for path in &edits {
@@ -164,7 +164,7 @@ pub fn expected_after(done: usize) -> BTreeMap<&'static str, &'static str> {
 /// works and nothing that worked broke. Prints progress; fails at the first
 /// solution that does not do what its exercise says.
 pub fn verify(root: &Path) -> Result<()> {
-    let target = target_dir(root);
+    let target = scenarios::target_dir();
     cargo(root, &["build", "--quiet", "-p", "workshop-check"], &[])?;
     let checker = target
         .join("debug")
@@ -381,7 +381,7 @@ offline = true
 /// dependency's source (`cargo vendor`) with the configuration that uses it,
 /// the built book, and `OFFLINE.md`. Needs git, tar and mdbook.
 pub fn bundle(root: &Path, out: &Path) -> Result<()> {
-    let staging = target_dir(root).join("bundle");
+    let staging = scenarios::target_dir().join("bundle");
     if staging.exists() {
         fs::remove_dir_all(&staging).with_context(|| format!("clearing {}", staging.display()))?;
     }
@@ -478,12 +478,6 @@ online. All you need is Rust (rustup's stable toolchain, 1.89 or newer).
 Nothing here downloads anything. `mdbook serve book` needs mdbook, which is
 not bundled; the built book needs nothing but a browser.
 ";
-
-fn target_dir(root: &Path) -> PathBuf {
-    std::env::var_os("CARGO_TARGET_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| root.join("target"))
-}
 
 /// Runs cargo with `args` in `dir`, failing with its status.
 fn cargo(dir: &Path, args: &[&str], env: &[(&str, &std::ffi::OsStr)]) -> Result<()> {

@@ -15,6 +15,7 @@ mod catalogue;
 mod checkpoint;
 pub mod exercises;
 mod facts;
+pub mod figures;
 mod table;
 mod transcript;
 
@@ -30,4 +31,13 @@ pub fn workspace_root() -> std::path::PathBuf {
     let here = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
     // tools/scenarios -> tools -> root; a crate moved elsewhere fails loudly in tests.
     here.ancestors().nth(2).unwrap_or(here).to_path_buf()
+}
+
+/// Where cargo puts build outputs: `CARGO_TARGET_DIR` when set, else the
+/// workspace's `target/`. The scenario tests leave their transcripts there, and
+/// xtask and workshop-check find binaries there.
+pub fn target_dir() -> std::path::PathBuf {
+    std::env::var_os("CARGO_TARGET_DIR")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| workspace_root().join("target"))
 }

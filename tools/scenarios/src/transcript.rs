@@ -28,11 +28,7 @@ pub fn render_facts(
     verdict: Verdict,
     facts: &[Fact],
 ) -> String {
-    let verdict = match verdict {
-        Verdict::Works => "works",
-        Verdict::Defect => "known defect",
-        Verdict::NotApplicable => "not applicable",
-    };
+    let verdict = verdict.phrase();
     let mut out = format!(
         "$ cargo test -p {} --test scenarios {}\n{} / {}: {verdict}\n",
         checkpoint.package(),

@@ -72,10 +72,7 @@ pub fn check(checkpoint: Checkpoint, binary: &Path, scenario: Scenario) -> Resul
 
 /// Where passing scenarios leave their transcripts for `cargo xtask evidence`.
 pub fn evidence_dir() -> PathBuf {
-    let target = std::env::var_os("CARGO_TARGET_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| scenarios::workspace_root().join("target"));
-    target.join("evidence")
+    scenarios::target_dir().join("evidence")
 }
 
 fn keep_transcript(checkpoint: Checkpoint, scenario: Scenario, text: &str) -> Result<(), String> {

@@ -96,9 +96,7 @@ fn check(args: &Args) -> Result<bool> {
             .iter()
             .map(|(scenario, result)| {
                 let verdict = match result {
-                    Ok(Verdict::Works) => "works",
-                    Ok(Verdict::Defect) => "defect",
-                    Ok(Verdict::NotApplicable) => "n/a",
+                    Ok(verdict) => verdict.word(),
                     Err(_) => "error",
                 };
                 (scenario.id().to_string(), verdict.into())
@@ -155,10 +153,7 @@ fn build_workshop() -> Result<PathBuf> {
     if !status.success() {
         bail!("the workshop crate does not build: fix the errors above, then check again");
     }
-    let target = std::env::var_os("CARGO_TARGET_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| root.join("target"));
-    Ok(target
+    Ok(scenarios::target_dir()
         .join("debug")
         .join(format!("workshop{}", std::env::consts::EXE_SUFFIX)))
 }
@@ -222,7 +217,7 @@ fn run_all(selected: &[Scenario], target: &Target, jobs: usize, show: bool) -> R
 /// A verdict in a few words, with what was seen when it is not yet right.
 fn describe(outcome: &testkit::Outcome) -> String {
     match outcome.verdict {
-        Verdict::Works => "works".to_string(),
+        Verdict::Works => Verdict::Works.word().to_string(),
         Verdict::Defect => {
             let seen: Vec<String> = outcome.facts.iter().map(ToString::to_string).collect();
             format!("NOT YET: {}", seen.join("; "))

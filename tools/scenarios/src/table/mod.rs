@@ -48,6 +48,26 @@ pub enum Verdict {
     NotApplicable,
 }
 
+impl Verdict {
+    /// The verdict as the matrix and `workshop-check --json` print it.
+    pub fn word(self) -> &'static str {
+        match self {
+            Verdict::Works => "works",
+            Verdict::Defect => "defect",
+            Verdict::NotApplicable => "n/a",
+        }
+    }
+
+    /// The verdict as a transcript's first line says it.
+    pub fn phrase(self) -> &'static str {
+        match self {
+            Verdict::Works => "works",
+            Verdict::Defect => "known defect",
+            Verdict::NotApplicable => "not applicable",
+        }
+    }
+}
+
 /// What a checkpoint must show in a scenario: the verdict and its evidence.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Expect {
