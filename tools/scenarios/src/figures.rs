@@ -1,0 +1,76 @@
+//! The keys of the JSON lines `loadgen` prints and `cargo xtask bench` reads.
+//!
+//! One list, so that a renamed figure fails to compile in both crates rather
+//! than turning into a missing column in the book.
+
+/// Latency from send to delivery, 50th percentile, in microseconds.
+pub const P50_US: &str = "p50_us";
+/// Latency, 99th percentile, in microseconds.
+pub const P99_US: &str = "p99_us";
+/// Latency, 99.9th percentile, in microseconds.
+pub const P999_US: &str = "p999_us";
+/// The slowest delivery, in microseconds.
+pub const MAX_US: &str = "max_us";
+/// Server CPU time (user + system) divided by deliveries.
+pub const CPU_US_PER_DELIVERY: &str = "cpu_us_per_delivery";
+/// redis-server's CPU time divided by deliveries (cluster runs).
+pub const REDIS_CPU_US_PER_DELIVERY: &str = "redis_cpu_us_per_delivery";
+/// Server CPU time over wall time: 1.0 is one core busy.
+pub const CPU_SHARE: &str = "cpu_share";
+/// redis-server's CPU time over wall time.
+pub const REDIS_CPU_SHARE: &str = "redis_cpu_share";
+/// The server's resident memory at the end, in KiB.
+pub const RSS_KIB: &str = "rss_kib";
+/// Memory per idle connection, in KiB.
+pub const KIB_PER_CONNECTION: &str = "kib_per_connection";
+/// Lines the senders sent a second.
+pub const SENT_PER_SEC: &str = "sent_per_sec";
+/// Lines delivered a second, summed over clients.
+pub const DELIVERIES_PER_SEC: &str = "deliveries_per_sec";
+/// Deliveries that never arrived.
+pub const MISSING: &str = "missing";
+/// A description of the machine the figures come from.
+pub const MACHINE: &str = "machine";
+/// Deliveries counted, summed over clients.
+pub const DELIVERIES: &str = "deliveries";
+/// Reading clients (`chat`), idle clients (`idle`) or clients joining at
+/// once (`join-storm`).
+pub const CLIENTS: &str = "clients";
+/// Clients that send.
+pub const SENDERS: &str = "senders";
+/// Lines a second the senders were asked for; 0 is flat out.
+pub const RATE: &str = "rate";
+/// Seconds: of sending in `chat`; until every client was in the chat in
+/// `join-storm`.
+pub const SECS: &str = "secs";
+/// The kind of client: [`NODELAY`] or [`NAGLE`] (see [`client_kind`]).
+pub const CLIENT: &str = "client";
+/// Why a client stopped reading before the end, if one did.
+pub const ENDED: &str = "ended";
+/// Pings the senders received while sending.
+pub const SENDER_PINGS: &str = "sender_pings";
+/// Processes of the server in the chat (loadgen's own, in `presence`,
+/// counted with the real one).
+pub const NODES: &str = "nodes";
+/// Users on each node that `loadgen presence` plays.
+pub const USERS: &str = "users";
+/// Whether the real node announced every other node's users by the end of
+/// the warm-up (`presence`).
+pub const HEARD_ALL: &str = "heard_all";
+/// Nodes the real node declared gone while loadgen still played them
+/// (`presence`).
+pub const BURIED: &str = "buried";
+/// The server's label, in the lines of `compare` and `join-storm`.
+pub const SERVER: &str = "server";
+/// The round of the alternation a line belongs to, from 1.
+pub const RUN: &str = "run";
+
+/// [`CLIENT`] for clients that set TCP_NODELAY, as browsers do.
+pub const NODELAY: &str = "nodelay";
+/// [`CLIENT`] for clients that leave Nagle's algorithm on.
+pub const NAGLE: &str = "nagle";
+
+/// The value of [`CLIENT`] for clients that set TCP_NODELAY or not.
+pub fn client_kind(nodelay: bool) -> &'static str {
+    if nodelay { NODELAY } else { NAGLE }
+}
