@@ -2,18 +2,25 @@
 //! WebSocket clients, for the benchmarks. A benchmark reports figures; it
 //! never passes or fails on speed.
 //!
+//! Every subcommand prints JSON lines on stdout, whose keys are
+//! `scenarios::figures`, and a short line of progress on stderr;
+//! `cargo xtask bench` reads the lines and renders every table.
+//!
 //! - `loadgen chat`: N clients, S senders at a fixed rate or flat out; the
 //!   latency of every delivery, deliveries a second, what went missing, and
-//!   the server's CPU per delivery and memory. One JSON line on stdout, a
-//!   readable summary on stderr. With `--nodes`, several processes of the
-//!   server form one chat over a private `redis-server` (part 5). With
-//!   `--client-nodelay false` the clients leave Nagle's algorithm on.
+//!   the server's CPU per delivery and memory. With `--nodes`, several
+//!   processes of the server form one chat over a private `redis-server`
+//!   (part 5). With `--client-nodelay false` the clients leave Nagle's
+//!   algorithm on.
+//! - `loadgen compare`: `chat` against several servers, alternated run by
+//!   run; a line per server and run.
 //! - `loadgen idle`: the server's memory per idle connection.
 //! - `loadgen join-storm`: N clients connecting at once, as after a
 //!   restart, against several servers alternated run by run.
 //! - `loadgen presence`: one real part 5 node among N - 1 nodes that
 //!   loadgen plays by publishing their heartbeats to Redis; the node's CPU
 //!   and echo latency under a small chat, once it has heard them all.
+//! - `loadgen machine`: the date and the machine, for the pages' headers.
 
 mod chat;
 mod crowd;
@@ -24,6 +31,7 @@ use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
 use std::path::PathBuf;
 use std::process::ExitCode;
+use testkit::scenarios::figures;
 
 /// Measure the checkpoints from outside with many real WebSocket clients.
 #[derive(Parser)]
@@ -96,11 +104,11 @@ enum Command {
         #[arg(long)]
         perf: Option<PathBuf>,
     },
-    /// Run `chat` against several servers, alternated run by run, and print
-    /// (and with --out, write) a table of latency and CPU with ratios to the
-    /// first server, taken within each run.
+    /// Run `chat` against several servers, alternated run by run; print
+    /// one JSON line per server and run, naming both.
     Compare {
-        /// A server as LABEL=PATH (build it with --release); two or more.
+        /// A server as LABEL=PATH, or a PATH named by its file name (build
+        /// it with --release); two or more.
         #[arg(long = "bin", required = true, value_parser = labelled)]
         bins: Vec<(String, PathBuf)>,
         #[command(flatten)]
@@ -108,9 +116,6 @@ enum Command {
         /// Repetitions of the whole alternation.
         #[arg(long, default_value_t = 3)]
         runs: usize,
-        /// Also write the table as a markdown page here (for the book).
-        #[arg(long)]
-        out: Option<PathBuf>,
     },
     /// Print this machine's description (date, CPU model, cores, system) as JSON.
     Machine,
@@ -128,11 +133,13 @@ enum Command {
     },
     /// Connect many clients at once to each server and time until every one
     /// of them is in the chat: it has connected, and a line sent after the
-    /// last connection reached it. Servers are alternated run by run.
+    /// last connection reached it. Servers are alternated run by run; one
+    /// JSON line per server and run.
     JoinStorm {
-        /// A server binary (build it with --release); give two or more to compare.
-        #[arg(long = "bin", required = true)]
-        bins: Vec<PathBuf>,
+        /// A server as LABEL=PATH, or a PATH named by its file name (build
+        /// it with --release); give two or more to compare.
+        #[arg(long = "bin", required = true, value_parser = labelled)]
+        bins: Vec<(String, PathBuf)>,
         /// Clients connecting at once.
         #[arg(long, default_value_t = 5000)]
         clients: usize,
@@ -143,9 +150,6 @@ enum Command {
         /// drops no SYN (which would add a retransmission second to any server).
         #[arg(long, default_value_t = 256)]
         in_flight: usize,
-        /// Also write the summary as a markdown page here (for the book).
-        #[arg(long)]
-        out: Option<PathBuf>,
     },
     /// Start a private redis-server and one node of part 5, play the other
     /// nodes of a larger chat by publishing their heartbeats (each lists
@@ -203,21 +207,18 @@ async fn run(cli: Cli) -> Result<()> {
         } => {
             let plan = load.plan(in_flight, perf);
             let figures = chat::run(&bin, &plan).await?;
-            eprintln!("{}", readable(&short_name(&bin), &figures));
+            eprintln!("{}", progress(&short_name(&bin), &figures));
             println!("{figures}");
             Ok(())
         }
-        Command::Compare {
-            bins,
-            load,
-            runs,
-            out,
-        } => {
+        Command::Compare { bins, load, runs } => {
             let plan = load.plan(256, None);
-            compare(&bins, &plan, runs, out.as_deref()).await
+            compare(&bins, &plan, runs).await
         }
         Command::Machine => {
-            println!("{}", serde_json::json!({ "machine": machine() }));
+            let mut line = serde_json::Map::new();
+            line.insert(figures::MACHINE.into(), machine().into());
+            println!("{}", serde_json::Value::Object(line));
             Ok(())
         }
         Command::Idle {
@@ -229,7 +230,7 @@ async fn run(cli: Cli) -> Result<()> {
             eprintln!(
                 "{}: {} KiB per idle connection ({clients} connections)",
                 short_name(&bin),
-                figures["kib_per_connection"]
+                figures[figures::KIB_PER_CONNECTION]
             );
             println!("{figures}");
             Ok(())
@@ -239,8 +240,7 @@ async fn run(cli: Cli) -> Result<()> {
             clients,
             runs,
             in_flight,
-            out,
-        } => join_storm(&bins, clients, runs, in_flight, out.as_deref()).await,
+        } => join_storm(&bins, clients, runs, in_flight).await,
         Command::Presence {
             bin,
             nodes,
@@ -261,16 +261,12 @@ async fn run(cli: Cli) -> Result<()> {
             let f = presence::run(&bin, &plan).await?;
             eprintln!(
                 "{}: {nodes} nodes x {users} users: node CPU {:.1} % of a core, echo p50 {} us, \
-                 p99 {} us; {} deliveries, {} missing; heard every other node's users: {}; \
-                 nodes buried: {}",
+                 p99 {} us; heard every other node's users: {}",
                 short_name(&bin),
-                f["cpu_share"].as_f64().unwrap_or(f64::NAN) * 100.0,
-                f["p50_us"],
-                f["p99_us"],
-                f["deliveries"],
-                f["missing"],
-                f["heard_all"],
-                f["buried"],
+                f[figures::CPU_SHARE].as_f64().unwrap_or(f64::NAN) * 100.0,
+                f[figures::P50_US],
+                f[figures::P99_US],
+                f[figures::HEARD_ALL],
             );
             println!("{f}");
             Ok(())
@@ -278,192 +274,72 @@ async fn run(cli: Cli) -> Result<()> {
     }
 }
 
+/// Times a join storm against each of `bins`, alternated run by run, and
+/// prints a line per server and run.
 async fn join_storm(
-    bins: &[PathBuf],
+    bins: &[(String, PathBuf)],
     clients: usize,
     runs: usize,
     in_flight: usize,
-    out: Option<&std::path::Path>,
 ) -> Result<()> {
-    let names: Vec<String> = bins.iter().map(|bin| short_name(bin)).collect();
-    let mut seconds = vec![Vec::new(); bins.len()];
-    let mut ratios = vec![Vec::new(); bins.len()];
     for round in 1..=runs {
-        let mut this_round = Vec::new();
-        for (index, bin) in bins.iter().enumerate() {
+        for (label, bin) in bins {
             let taken = storm::once(bin, clients, in_flight)
                 .await
-                .with_context(|| format!("{} in run {round}", names[index]))?;
+                .with_context(|| format!("{label} in run {round}"))?;
             eprintln!(
-                "run {round}: {}: {clients} clients in {:.2} s",
-                names[index],
+                "run {round}: {label}: {clients} clients in {:.2} s",
                 taken.as_secs_f64()
             );
-            println!(
-                "{}",
-                serde_json::json!({
-                    "server": names[index],
-                    "run": round,
-                    "clients": clients,
-                    "secs": taken.as_secs_f64(),
-                })
-            );
-            this_round.push(taken.as_secs_f64());
-            seconds[index].push(taken.as_secs_f64());
+            let mut line = serde_json::Map::new();
+            line.insert(figures::SERVER.into(), label.as_str().into());
+            line.insert(figures::RUN.into(), round.into());
+            line.insert(figures::CLIENTS.into(), clients.into());
+            line.insert(figures::SECS.into(), taken.as_secs_f64().into());
+            println!("{}", serde_json::Value::Object(line));
         }
-        // Ratios are taken within a run, where the machine was the same.
-        for (index, taken) in this_round.iter().enumerate() {
-            ratios[index].push(taken / this_round[0]);
-        }
-    }
-    let mut summary = format!(
-        "Join storm: {clients} clients at once, {runs} runs, servers alternated run by run, \
-         release builds; one run of `loadgen` on one machine ({}), so the seconds are figures of \
-         that run only and the ratios, taken within each run, are what to compare.\n\n\
-         | server | median s | min s | max s | median ratio to {} |\n\
-         | --- | --- | --- | --- | --- |\n",
-        machine(),
-        names[0]
-    );
-    for (index, name) in names.iter().enumerate() {
-        let (median, min, max) = spread(&seconds[index]);
-        let (ratio, _, _) = spread(&ratios[index]);
-        summary.push_str(&format!(
-            "| {name} | {median:.2} | {min:.2} | {max:.2} | {ratio:.2} |\n"
-        ));
-    }
-    eprint!("{summary}");
-    if let Some(out) = out {
-        let page = format!(
-            "<!-- Written by `loadgen join-storm --out`; a benchmark's figures, not checked by any test. -->\n\n{summary}"
-        );
-        std::fs::write(out, page).with_context(|| format!("writing {}", out.display()))?;
     }
     Ok(())
 }
 
-/// `LABEL=PATH` for `compare`.
+/// `LABEL=PATH`, or `PATH`, labelled by its file name.
 fn labelled(text: &str) -> Result<(String, PathBuf), String> {
-    let (label, path) = text
-        .split_once('=')
-        .ok_or_else(|| format!("expected LABEL=PATH, not {text:?}"))?;
-    Ok((label.to_string(), PathBuf::from(path)))
+    match text.split_once('=') {
+        Some((label, path)) if !label.is_empty() => Ok((label.to_string(), PathBuf::from(path))),
+        Some(_) => Err(format!("expected LABEL=PATH or PATH, not {text:?}")),
+        None => Ok((short_name(std::path::Path::new(text)), PathBuf::from(text))),
+    }
 }
 
-async fn compare(
-    bins: &[(String, PathBuf)],
-    plan: &chat::Plan,
-    runs: usize,
-    out: Option<&std::path::Path>,
-) -> Result<()> {
-    let mut figures = vec![Vec::new(); bins.len()];
+/// Runs `chat` against each of `bins`, alternated run by run, and prints
+/// each run's line with the server's label and the run's number added.
+async fn compare(bins: &[(String, PathBuf)], plan: &chat::Plan, runs: usize) -> Result<()> {
     for round in 1..=runs {
-        for (index, (label, bin)) in bins.iter().enumerate() {
-            let result = chat::run(bin, plan)
+        for (label, bin) in bins {
+            let mut result = chat::run(bin, plan)
                 .await
                 .with_context(|| format!("{label} in run {round}"))?;
-            eprintln!("run {round}: {}", readable(label, &result));
-            figures[index].push(result);
+            eprintln!("run {round}: {}", progress(label, &result));
+            result[figures::SERVER] = label.as_str().into();
+            result[figures::RUN] = round.into();
+            println!("{result}");
         }
-    }
-    let get = |index: usize, key: &str| -> Vec<f64> {
-        figures[index]
-            .iter()
-            .map(|f| f[key].as_f64().unwrap_or(f64::NAN))
-            .collect()
-    };
-    let ratio = |index: usize, key: &str| -> f64 {
-        let per_run: Vec<f64> = get(index, key)
-            .iter()
-            .zip(get(0, key))
-            .map(|(this, first)| this / first)
-            .collect();
-        spread(&per_run).0
-    };
-    let mut table = format!(
-        "{} clients, {} sender(s) at {} lines a second for {} s, {}; {runs} runs, servers \
-         alternated run by run, release builds; `loadgen compare` on one machine ({}). Medians \
-         with min and max; ratios to {} are taken within each run.\n\n\
-         | server | latency p50 ms | p99 ms | server CPU µs per delivery | p50, p99, CPU ratio to {} |\n\
-         | --- | --- | --- | --- | --- |\n",
-        plan.clients,
-        plan.senders,
-        plan.rate,
-        plan.secs,
-        clients_described(plan.nodelay),
-        machine(),
-        bins[0].0,
-        bins[0].0,
-    );
-    for (index, (label, _)) in bins.iter().enumerate() {
-        let ms = |key: &str| {
-            let (m, lo, hi) = spread(&get(index, key));
-            format!("{:.1} ({:.1}–{:.1})", m / 1000.0, lo / 1000.0, hi / 1000.0)
-        };
-        let (cpu, lo, hi) = spread(&get(index, "cpu_us_per_delivery"));
-        table.push_str(&format!(
-            "| {label} | {} | {} | {cpu:.2} ({lo:.2}–{hi:.2}) | {:.2}, {:.2}, {:.2} |\n",
-            ms("p50_us"),
-            ms("p99_us"),
-            ratio(index, "p50_us"),
-            ratio(index, "p99_us"),
-            ratio(index, "cpu_us_per_delivery"),
-        ));
-    }
-    eprint!("{table}");
-    if let Some(out) = out {
-        let page = format!(
-            "<!-- Written by `loadgen compare --out`; a benchmark's figures, not checked by any test. -->\n\n{table}"
-        );
-        std::fs::write(out, page).with_context(|| format!("writing {}", out.display()))?;
     }
     Ok(())
 }
 
-/// The client kind in words, for the tables.
-fn clients_described(nodelay: bool) -> &'static str {
-    if nodelay {
-        "clients with TCP_NODELAY (as browsers)"
-    } else {
-        "clients with Nagle's algorithm on (as most non-browser clients)"
-    }
-}
-
-/// A readable summary of a `chat` run.
-fn readable(name: &str, f: &serde_json::Value) -> String {
+/// One line of progress for a `chat` run: what a reader watching wants to
+/// see; the JSON line has the rest.
+fn progress(name: &str, f: &serde_json::Value) -> String {
     format!(
-        "{name}: {} clients ({}), {} senders at {} lines/s for {} s: {:.0} deliveries/s, latency \
-         p50 {} us, p99 {} us, max {} us; {} missing; {:.2} us of server CPU per delivery; {} KiB \
-         resident; ended early: {}; pings to senders: {}",
-        f["clients"],
-        f["client"].as_str().unwrap_or("unnamed kind"),
-        f["senders"],
-        f["rate"],
-        f["secs"],
-        f["deliveries_per_sec"].as_f64().unwrap_or(0.0),
-        f["p50_us"],
-        f["p99_us"],
-        f["max_us"],
-        f["missing"],
-        f["cpu_us_per_delivery"].as_f64().unwrap_or(0.0),
-        f["rss_kib"],
-        f["ended"],
-        f["sender_pings"]
+        "{name}: {:.0} deliveries/s, latency p50 {} us, p99 {} us, {} missing, {:.2} us of \
+         server CPU per delivery",
+        f[figures::DELIVERIES_PER_SEC].as_f64().unwrap_or(f64::NAN),
+        f[figures::P50_US],
+        f[figures::P99_US],
+        f[figures::MISSING],
+        f[figures::CPU_US_PER_DELIVERY].as_f64().unwrap_or(f64::NAN),
     )
-}
-
-/// The median, minimum and maximum of some figures.
-fn spread(figures: &[f64]) -> (f64, f64, f64) {
-    let mut sorted = figures.to_vec();
-    sorted.sort_by(f64::total_cmp);
-    let median = match sorted.len() {
-        0 => f64::NAN,
-        n if n % 2 == 1 => sorted[n / 2],
-        n => (sorted[n / 2 - 1] + sorted[n / 2]) / 2.0,
-    };
-    let min = sorted.first().copied().unwrap_or(f64::NAN);
-    let max = sorted.last().copied().unwrap_or(f64::NAN);
-    (median, min, max)
 }
 
 /// "2026-11-26, Intel(R) Xeon(R) Processor, 2 cores, linux": where and when
@@ -491,6 +367,7 @@ fn cpu_model() -> String {
         .unwrap_or_else(|| "an unnamed CPU".to_string())
 }
 
+/// A binary's file name, to name its server where no label is given.
 fn short_name(bin: &std::path::Path) -> String {
     bin.file_name().map_or_else(
         || bin.display().to_string(),
@@ -500,11 +377,24 @@ fn short_name(bin: &std::path::Path) -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::spread;
+    use super::labelled;
+    use std::path::PathBuf;
 
     #[test]
-    fn median_min_max() {
-        assert_eq!(spread(&[3.0, 1.0, 2.0]), (2.0, 1.0, 3.0));
-        assert_eq!(spread(&[4.0, 1.0, 2.0, 3.0]), (2.5, 1.0, 4.0));
+    fn a_server_is_labelled_or_named_by_its_file() {
+        let parsed = labelled("part4, two sources (bcbb400)=target/part4-hardening-bcbb400");
+        assert_eq!(
+            parsed,
+            Ok((
+                "part4, two sources (bcbb400)".to_string(),
+                PathBuf::from("target/part4-hardening-bcbb400")
+            ))
+        );
+        let parsed = labelled("target/release/part2");
+        assert_eq!(
+            parsed,
+            Ok(("part2".to_string(), PathBuf::from("target/release/part2")))
+        );
+        assert!(labelled("=target/release/part2").is_err());
     }
 }

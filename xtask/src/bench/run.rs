@@ -74,7 +74,7 @@ pub fn bench(root: &Path, matrix: &Matrix, out: &Path) -> Result<Vec<PathBuf>> {
 
     if matrix.before_after {
         for compare in BEFORE_AFTERS {
-            written.extend(before_after(root, &loadgen, compare, out)?);
+            written.extend(before_after(root, &loadgen, compare, &header, out)?);
         }
     }
 

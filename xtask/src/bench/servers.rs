@@ -75,7 +75,7 @@ pub fn exe(name: &str) -> String {
 }
 
 /// Where cargo puts the release binary of `package`.
-fn release(package: &str) -> PathBuf {
+pub fn release(package: &str) -> PathBuf {
     scenarios::target_dir().join("release").join(exe(package))
 }
 
