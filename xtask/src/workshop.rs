@@ -510,12 +510,31 @@ mod tests {
 
     #[test]
     fn each_stage_expects_one_more_exercise_to_work() {
+        let works = |stage: &BTreeMap<&'static str, &'static str>| -> Vec<&'static str> {
+            let mut ids: Vec<&str> = stage
+                .iter()
+                .filter(|(_, verdict)| **verdict == "works")
+                .map(|(id, _)| *id)
+                .collect();
+            ids.sort();
+            ids
+        };
         let before = expected_after(0);
-        // The workshop chapter says so: 5 scenarios work on part2, 18 do not.
-        let works = before.values().filter(|v| **v == "works").count();
-        assert_eq!((works, before.len() - works), (5, 18));
+        // Every scenario that part2 gets wrong belongs to exactly one exercise.
+        let fixed: usize = EXERCISES.iter().map(|e| e.scenarios.len()).sum();
+        assert_eq!(before.len() - works(&before).len(), fixed, "{before:?}");
         assert_eq!(before["user-leaves"], "defect");
         assert_eq!(before["broadcast"], "works");
+        for (index, exercise) in EXERCISES.iter().enumerate() {
+            let (earlier, stage) = (expected_after(index), expected_after(index + 1));
+            let mut wanted = works(&earlier);
+            for scenario in exercise.scenarios {
+                assert_eq!(earlier[scenario.id()], "defect", "{}", exercise.slug);
+                wanted.push(scenario.id());
+            }
+            wanted.sort();
+            assert_eq!(works(&stage), wanted, "after exercise {}", index + 1);
+        }
         let first = expected_after(1);
         assert_eq!(first["user-leaves"], "works");
         assert_eq!(first["leave-while-talking"], "works");

@@ -248,11 +248,11 @@ fn every_diagram_renders_and_is_shown() {
 }
 
 #[test]
+#[cfg_attr(
+    not(target_os = "linux"),
+    ignore = "xtask renders diagrams on Linux only (RENDERS_DIAGRAMS)"
+)]
 fn a_broken_diagram_is_an_error() {
-    if !RENDERS_DIAGRAMS {
-        eprintln!("skipped: this xtask renders no diagrams (Linux only)");
-        return;
-    }
     assert!(render_diagram("box \"unclosed").is_err());
     assert!(render_diagram("box \"fine\"").is_ok());
 }

@@ -4,7 +4,7 @@
 
 use scenarios::exercises::EXERCISES;
 use std::path::Path;
-use xtask::workshop::{edited, patches};
+use xtask::workshop::{edited, expected_after, patches};
 use xtask::{fragment_ids, workspace_root};
 
 #[test]
@@ -53,4 +53,24 @@ fn every_exercise_links_to_a_section_that_exists() {
             exercise.slug
         );
     }
+}
+
+#[test]
+fn the_workshop_page_counts_what_part2_gets_right() {
+    let page = std::fs::read_to_string(workspace_root().join("book/src/workshop.md"))
+        .expect("reading workshop.md");
+    let page = page.split_whitespace().collect::<Vec<_>>().join(" ");
+    let before = expected_after(0);
+    let works = before
+        .values()
+        .filter(|verdict| **verdict == "works")
+        .count();
+    let sentence = format!(
+        "On part 2's code, {works} scenarios work and {} do not",
+        before.len() - works
+    );
+    assert!(
+        page.contains(&sentence),
+        "book/src/workshop.md should say {sentence:?}"
+    );
 }
