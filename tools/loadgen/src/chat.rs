@@ -1,13 +1,14 @@
 //! `loadgen chat`: clients receiving what senders send at a fixed rate or
 //! flat out, with the latency of every delivery and the server's cost.
 
-use crate::crowd::{Crowd, Received, client_kind, connect, timed_line};
+use crate::crowd::{self, Received, connect, latency_histogram, timed_line};
 use anyhow::{Context, Result};
-use hdrhistogram::Histogram;
 use serde_json::json;
-use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 use testkit::platform::{process_cpu, rss_bytes};
+use testkit::scenarios::figures::{self as key, client_kind};
 use testkit::{Client, Event, RedisServer, Server};
 
 /// What one `chat` run is asked to do.
@@ -90,18 +91,21 @@ pub async fn run(bin: &std::path::Path, plan: &Plan) -> Result<serde_json::Value
     let base = Instant::now();
     // The readers are shared out among the nodes, each node's a crowd.
     let mut crowds = Vec::new();
+    let mut delivered = Vec::new();
     let mut first_uid = 1;
     for (index, url) in urls.iter().enumerate() {
         let size = plan.clients / urls.len() + usize::from(index < plan.clients % urls.len());
-        crowds
-            .push(Crowd::connect(url, size, first_uid, plan.in_flight, base, plan.nodelay).await?);
+        let members = crowd::members(size, first_uid, plan.in_flight, plan.nodelay);
+        let (crowd, count) = crowd::timed(url, members, base).await?;
+        crowds.push(crowd);
+        delivered.push(count);
         first_uid += size as u64;
     }
     let mut probers = Vec::new();
     for (index, (crowd, url)) in crowds.iter_mut().zip(&urls).enumerate() {
-        probers.push(crowd.sync(url, 2_000_000 + index as u64).await?);
+        let prober = crowd.sync(url, 2_000_000 + index as u64).await?;
+        probers.push(prober.context("a client stopped reading before the probe reached everyone")?);
     }
-    let delivered: Vec<_> = crowds.iter().map(|crowd| crowd.delivered.clone()).collect();
     let delivered_now = || -> u64 { delivered.iter().map(|d| d.load(Ordering::Relaxed)).sum() };
 
     let profiler = match &plan.perf {
@@ -165,14 +169,14 @@ pub async fn run(bin: &std::path::Path, plan: &Plan) -> Result<serde_json::Value
     // costly (its line waits behind the pong), so the figures count them.
     let sender_pings: usize = kept.iter().map(Client::pings).sum();
     drop((kept, probers));
-    let mut figures = summarise(plan, &received, sent, sending, elapsed, cpu, rss);
-    figures["nodes"] = json!(plan.nodes.max(1));
-    figures["client"] = json!(client_kind(plan.nodelay));
-    let deliveries = figures["deliveries"].as_f64().unwrap_or(0.0).max(1.0);
-    figures["redis_cpu_us_per_delivery"] = json!(redis_cpu.as_secs_f64() * 1e6 / deliveries);
-    figures["senders_ended"] = json!(senders_ended);
-    figures["sender_pings"] = json!(sender_pings);
-    figures["machine"] = json!(crate::machine());
+    let mut figures = summarise(plan, &received, sent, sending, elapsed, cpu, rss)?;
+    figures[key::NODES] = json!(plan.nodes.max(1));
+    figures[key::CLIENT] = json!(client_kind(plan.nodelay));
+    let deliveries = figures[key::DELIVERIES].as_f64().unwrap_or(0.0).max(1.0);
+    figures[key::REDIS_CPU_US_PER_DELIVERY] = json!(redis_cpu.as_secs_f64() * 1e6 / deliveries);
+    figures[key::SENDERS_ENDED] = json!(senders_ended);
+    figures[key::SENDER_PINGS] = json!(sender_pings);
+    figures[key::MACHINE] = json!(crate::machine());
     Ok(figures)
 }
 
@@ -243,7 +247,8 @@ pub(crate) async fn send(
     Ok((client, seq, None))
 }
 
-async fn show_progress(delivered: Vec<std::sync::Arc<std::sync::atomic::AtomicU64>>) {
+/// Shows the deliveries so far on stderr, twice a second, until aborted.
+async fn show_progress(delivered: Vec<Arc<AtomicU64>>) {
     loop {
         tokio::time::sleep(Duration::from_millis(500)).await;
         let sum: u64 = delivered.iter().map(|d| d.load(Ordering::Relaxed)).sum();
@@ -251,6 +256,9 @@ async fn show_progress(delivered: Vec<std::sync::Arc<std::sync::atomic::AtomicU6
     }
 }
 
+/// The figures of a run in which the readers `received` what the senders
+/// `sent` (for `sending`, and all of it by `elapsed`), at a cost of `cpu`
+/// and `rss` bytes of memory.
 pub(crate) fn summarise(
     plan: &Plan,
     received: &[Received],
@@ -259,9 +267,8 @@ pub(crate) fn summarise(
     elapsed: Duration,
     cpu: Duration,
     rss: u64,
-) -> serde_json::Value {
-    let mut all = Histogram::<u64>::new_with_bounds(1, 600_000_000, 3)
-        .expect("these histogram bounds are valid");
+) -> Result<serde_json::Value> {
+    let mut all = latency_histogram()?;
     let mut missing = 0;
     let mut clients_missing = 0;
     let mut ended = std::collections::BTreeMap::<String, u64>::new();
@@ -276,25 +283,25 @@ pub(crate) fn summarise(
     }
     let deliveries = all.len();
     let us = |q: f64| all.value_at_quantile(q);
-    json!({
-        "clients": plan.clients,
-        "senders": plan.senders,
-        "rate": plan.rate,
-        "secs": plan.secs,
-        "sent": sent,
-        "sent_per_sec": sent as f64 / sending.as_secs_f64(),
-        "deliveries": deliveries,
-        "deliveries_per_sec": deliveries as f64 / elapsed.as_secs_f64(),
-        "missing": missing,
-        "clients_missing": clients_missing,
-        "p50_us": us(0.5),
-        "p99_us": us(0.99),
-        "p999_us": us(0.999),
-        "max_us": all.max(),
-        "cpu_us_per_delivery": cpu.as_secs_f64() * 1e6 / deliveries.max(1) as f64,
-        "rss_kib": rss / 1024,
-        "ended": ended,
-    })
+    Ok(json!({
+        key::CLIENTS: plan.clients,
+        key::SENDERS: plan.senders,
+        key::RATE: plan.rate,
+        key::SECS: plan.secs,
+        key::SENT: sent,
+        key::SENT_PER_SEC: sent as f64 / sending.as_secs_f64(),
+        key::DELIVERIES: deliveries,
+        key::DELIVERIES_PER_SEC: deliveries as f64 / elapsed.as_secs_f64(),
+        key::MISSING: missing,
+        key::CLIENTS_MISSING: clients_missing,
+        key::P50_US: us(0.5),
+        key::P99_US: us(0.99),
+        key::P999_US: us(0.999),
+        key::MAX_US: all.max(),
+        key::CPU_US_PER_DELIVERY: cpu.as_secs_f64() * 1e6 / deliveries.max(1) as f64,
+        key::RSS_KIB: rss / 1024,
+        key::ENDED: ended,
+    }))
 }
 
 /// Starts `bin`, connects `clients` idle clients and returns the server's
@@ -310,14 +317,18 @@ pub async fn idle(
     let url = server.ws_url();
     let before = rss_bytes(pid)?;
     // Idle clients write nothing, so Nagle's algorithm cannot matter here.
-    let mut crowd = Crowd::connect(&url, clients, 1, in_flight, Instant::now(), true).await?;
-    let _prober = crowd.sync(&url, 0).await?;
+    let members = crowd::members(clients, 1, in_flight, true);
+    let (mut crowd, _) = crowd::timed(&url, members, Instant::now()).await?;
+    let _prober = crowd
+        .sync(&url, 0)
+        .await?
+        .context("a client stopped reading before the probe reached everyone")?;
     let after = rss_bytes(pid)?;
     crowd.dismiss().await?;
     Ok(json!({
-        "clients": clients,
-        "kib_per_connection": after.saturating_sub(before) as f64 / 1024.0 / clients as f64,
-        "machine": crate::machine(),
+        key::CLIENTS: clients,
+        key::KIB_PER_CONNECTION: after.saturating_sub(before) as f64 / 1024.0 / clients as f64,
+        key::MACHINE: crate::machine(),
     }))
 }
 

@@ -1,14 +1,19 @@
-//! A crowd of real clients: connected at once, each reading from the moment
-//! it connects, each recording what it receives.
+//! loadgen's crowds: testkit's [`Crowd`], each member timing the lines the
+//! senders send (`t <seq> <micros>`) by the run's shared clock.
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Context, Result};
 use hdrhistogram::Histogram;
+use std::ops::ControlFlow;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
-use testkit::{Client, Event};
-use tokio::sync::{Semaphore, mpsc, watch};
-use tokio::task::JoinSet;
+use testkit::Event;
+use testkit::crowd::Reader;
+pub use testkit::crowd::{Crowd, Members, connect};
+
+/// How long a member may hear nothing, and a crowd take to get in sync,
+/// before the run fails: long enough for the largest join storm.
+const PATIENCE: Duration = Duration::from_secs(600);
 
 /// What one client received, handed back when the crowd is dismissed.
 pub struct Received {
@@ -20,32 +25,76 @@ pub struct Received {
     pub ended: Option<String>,
 }
 
-/// Clients connected to one server, reading in their own tasks.
-pub struct Crowd {
-    tasks: JoinSet<Result<Received>>,
-    stop: watch::Sender<bool>,
-    probed: mpsc::Receiver<()>,
-    /// Timed lines received by all clients so far.
-    pub delivered: Arc<AtomicU64>,
-    /// How many clients there are.
-    pub size: usize,
-    /// Whether its clients, and its prober, set TCP_NODELAY.
-    nodelay: bool,
+/// A member that records the latency of every timed line it reads.
+pub struct Timing {
+    received: Received,
+    base: Instant,
+    /// Timed lines received by every member of the crowd so far.
+    delivered: Arc<AtomicU64>,
 }
 
-/// Connects as `uid` with TCP_NODELAY, as browsers set it, or with Nagle's
-/// algorithm on, as most clients that are not browsers leave it.
-pub async fn connect(url: &str, uid: &str, nodelay: bool) -> Result<Client> {
-    if nodelay {
-        Client::connect(url, uid).await
-    } else {
-        Client::connect_with_nagle(url, uid).await
+impl Reader for Timing {
+    type Report = Received;
+
+    fn take(&mut self, text: &str) -> ControlFlow<()> {
+        let sent = text
+            .split_once("]: ")
+            .and_then(|(_, body)| body.strip_prefix("t "))
+            .and_then(|rest| rest.split_whitespace().nth(1))
+            .and_then(|micros| micros.parse::<u64>().ok());
+        if let Some(sent) = sent {
+            let latency = micros_since(self.base).saturating_sub(sent).max(1);
+            self.received.latencies.saturating_record(latency);
+            self.received.lines += 1;
+            self.delivered.fetch_add(1, Ordering::Relaxed);
+        }
+        ControlFlow::Continue(())
+    }
+
+    fn report(mut self, ended: Option<Event>) -> Received {
+        self.received.ended = ended.map(|event| event.to_string());
+        self.received
     }
 }
 
-/// The client kind as the JSON line and the summary name it.
-pub fn client_kind(nodelay: bool) -> &'static str {
-    if nodelay { "nodelay" } else { "nagle" }
+/// Who connects: `size` clients with uids from `first_uid`, at most
+/// `in_flight` handshakes at a time; `nodelay` as in [`connect`].
+pub fn members(size: usize, first_uid: u64, in_flight: usize, nodelay: bool) -> Members {
+    Members {
+        size,
+        first_uid,
+        in_flight,
+        nodelay,
+        patience: PATIENCE,
+    }
+}
+
+/// Connects `members` to `url`, each timing lines by `base`, and returns
+/// once every one has connected, with the count of timed lines that all of
+/// them have received so far.
+pub async fn timed(
+    url: &str,
+    members: Members,
+    base: Instant,
+) -> Result<(Crowd<Timing>, Arc<AtomicU64>)> {
+    let latencies = latency_histogram()?;
+    let delivered = Arc::new(AtomicU64::new(0));
+    let crowd = Crowd::connect(url, members, |_uid| Timing {
+        received: Received {
+            latencies: latencies.clone(),
+            lines: 0,
+            ended: None,
+        },
+        base,
+        delivered: Arc::clone(&delivered),
+    })
+    .await?;
+    Ok((crowd, delivered))
+}
+
+/// An empty histogram of latencies from 1 µs to 10 minutes, to 3 digits.
+pub fn latency_histogram() -> Result<Histogram<u64>> {
+    Histogram::new_with_bounds(1, 600_000_000, 3).context("making a latency histogram")
 }
 
 /// The shared clock of a run: timed lines carry microseconds since it.
@@ -56,155 +105,4 @@ pub fn micros_since(base: Instant) -> u64 {
 /// A timed line: `t <seq> <micros>`.
 pub fn timed_line(seq: u64, base: Instant) -> String {
     format!("t {seq} {}", micros_since(base))
-}
-
-impl Crowd {
-    /// Connects `size` clients with uids from `first_uid`, at most
-    /// `in_flight` handshakes at a time (a listen backlog that drops SYNs
-    /// would add a retransmission second to any server), and returns once
-    /// every one has connected. `nodelay` is as in [`connect`].
-    pub async fn connect(
-        url: &str,
-        size: usize,
-        first_uid: u64,
-        in_flight: usize,
-        base: Instant,
-        nodelay: bool,
-    ) -> Result<Crowd> {
-        let gate = Arc::new(Semaphore::new(in_flight.max(1)));
-        let (probed_tx, probed) = mpsc::channel::<()>(size.max(1));
-        let (connected_tx, mut connected) = mpsc::channel::<()>(size.max(1));
-        let (stop, stop_rx) = watch::channel(false);
-        let delivered = Arc::new(AtomicU64::new(0));
-        let mut tasks = JoinSet::new();
-        for uid in first_uid..first_uid + size as u64 {
-            let (url, gate) = (url.to_string(), Arc::clone(&gate));
-            let (probed_tx, connected_tx) = (probed_tx.clone(), connected_tx.clone());
-            let (stop, delivered) = (stop_rx.clone(), Arc::clone(&delivered));
-            tasks.spawn(async move {
-                let permit = gate.acquire_owned().await.context("the gate closed")?;
-                let client = connect(&url, &uid.to_string(), nodelay).await?;
-                drop(permit);
-                let _ = connected_tx.send(()).await;
-                read(client, probed_tx, stop, delivered, base).await
-            });
-        }
-        drop((probed_tx, connected_tx));
-        for _ in 0..size {
-            tokio::select! {
-                Some(()) = connected.recv() => {}
-                Some(done) = tasks.join_next() => {
-                    done.context("a client task panicked")??;
-                    bail!("a client ended before all had connected");
-                }
-            }
-        }
-        Ok(Crowd {
-            tasks,
-            stop,
-            probed,
-            delivered,
-            size,
-            nodelay,
-        })
-    }
-
-    /// Sends probe lines from a client of its own until every member has
-    /// seen one: then every session is registered and the server has caught
-    /// up with the joins. Returns the prober, which stays connected.
-    pub async fn sync(&mut self, url: &str, prober_uid: u64) -> Result<Client> {
-        let mut prober = connect(url, &prober_uid.to_string(), self.nodelay).await?;
-        let mut reached = 0;
-        let mut round = 0;
-        let limit = Instant::now() + Duration::from_secs(600);
-        while reached < self.size {
-            prober.send_text(&format!("probe {round}")).await?;
-            round += 1;
-            let resend = tokio::time::sleep(Duration::from_millis(500));
-            tokio::pin!(resend);
-            loop {
-                tokio::select! {
-                    Some(()) = self.probed.recv() => {
-                        reached += 1;
-                        if reached == self.size { break; }
-                    }
-                    Some(done) = self.tasks.join_next() => {
-                        done.context("a client task panicked")??;
-                        bail!("a client ended before the probe reached everyone");
-                    }
-                    () = &mut resend => break,
-                }
-            }
-            // The prober reads too, so that it is never the slow one.
-            while let Event::Text(_) = prober.next_event(Duration::ZERO).await {}
-            if Instant::now() > limit {
-                bail!(
-                    "after 600 s only {reached} of {} clients had seen a probe",
-                    self.size
-                );
-            }
-        }
-        Ok(prober)
-    }
-
-    /// Tells every client to stop and gathers what each received.
-    pub async fn dismiss(mut self) -> Result<Vec<Received>> {
-        let _ = self.stop.send(true);
-        let mut all = Vec::with_capacity(self.size);
-        while let Some(done) = self.tasks.join_next().await {
-            all.push(done.context("a client task panicked")??);
-        }
-        Ok(all)
-    }
-}
-
-/// One client's life: read until told to stop, noting the first probe and
-/// the latency of every timed line.
-async fn read(
-    mut client: Client,
-    probed: mpsc::Sender<()>,
-    mut stop: watch::Receiver<bool>,
-    delivered: Arc<AtomicU64>,
-    base: Instant,
-) -> Result<Received> {
-    let mut received = Received {
-        latencies: Histogram::new_with_bounds(1, 600_000_000, 3)
-            .context("making a latency histogram")?,
-        lines: 0,
-        ended: None,
-    };
-    let mut seen_probe = false;
-    loop {
-        let event = tokio::select! {
-            event = client.next_event(Duration::from_secs(3600)) => event,
-            _ = stop.changed() => return Ok(received),
-        };
-        let text = match event {
-            Event::Text(text) => text,
-            other => {
-                received.ended = Some(other.to_string());
-                // Wait to be dismissed, so the crowd's count stays right.
-                let _ = stop.changed().await;
-                return Ok(received);
-            }
-        };
-        let Some((_, body)) = text.split_once("]: ") else {
-            continue;
-        };
-        if body.starts_with("probe ") {
-            if !seen_probe {
-                seen_probe = true;
-                let _ = probed.send(()).await;
-            }
-        } else if let Some(sent) = body
-            .strip_prefix("t ")
-            .and_then(|rest| rest.split_whitespace().nth(1))
-            .and_then(|micros| micros.parse::<u64>().ok())
-        {
-            let latency = micros_since(base).saturating_sub(sent).max(1);
-            received.latencies.saturating_record(latency);
-            received.lines += 1;
-            delivered.fetch_add(1, Ordering::Relaxed);
-        }
-    }
 }

@@ -6,13 +6,14 @@
 //! small chat on the real node measures its echo latency and CPU.
 
 use crate::chat::{Plan, lifted, send, summarise};
-use crate::crowd::{Crowd, connect};
+use crate::crowd::{self, connect};
 use anyhow::{Context, Result, bail};
 use serde_json::json;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::time::{Duration, Instant, SystemTime};
 use testkit::platform::process_cpu;
+use testkit::scenarios::figures as key;
 use testkit::{Client, Event, RedisServer, Server};
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::net::TcpStream;
@@ -89,10 +90,16 @@ pub async fn run(bin: &std::path::Path, plan: &PresencePlan) -> Result<serde_jso
         nodelay: true,
     };
     let base = Instant::now();
-    let mut crowd = Crowd::connect(&url, plan.readers, 1, chat.in_flight, base, true).await?;
+    let members = crowd::members(plan.readers, 1, chat.in_flight, true);
+    let (mut crowd, delivered) = crowd::timed(&url, members, base).await?;
     // The prober goes now: it reads nothing, so the node would drop it for
     // unanswered pings in the middle of the measurement.
-    drop(crowd.sync(&url, 2_000_000).await?);
+    drop(
+        crowd
+            .sync(&url, 2_000_000)
+            .await?
+            .context("a reader stopped before the probe reached every reader")?,
+    );
     let mut sender = connect(&url, "1000000", true).await?;
     // The joins and the prober's departure are announced within part 4's
     // presence interval (500 ms); after a quiet second the observer's own
@@ -166,7 +173,7 @@ pub async fn run(bin: &std::path::Path, plan: &PresencePlan) -> Result<serde_jso
     let sending = started.elapsed();
     // Deliveries may still be on their way: wait until all arrived, or
     // until two seconds pass without one.
-    let delivered = || crowd.delivered.load(Ordering::Relaxed);
+    let delivered = || delivered.load(Ordering::Relaxed);
     let want = sent * plan.readers as u64;
     let mut last = (delivered(), Instant::now());
     while last.0 < want && last.1.elapsed() < Duration::from_secs(2) {
@@ -196,23 +203,23 @@ pub async fn run(bin: &std::path::Path, plan: &PresencePlan) -> Result<serde_jso
         .count();
 
     let rss = testkit::platform::rss_bytes(pid)?;
-    let mut figures = summarise(&chat, &received, sent, sending, elapsed, node_cpu, rss);
-    figures["nodes"] = json!(plan.nodes);
-    figures["users"] = json!(plan.users);
-    figures["readers"] = json!(plan.readers);
-    figures["cpu_share"] = json!(node_cpu.as_secs_f64() / elapsed.as_secs_f64());
-    figures["redis_cpu_share"] = json!(redis_cpu.as_secs_f64() / elapsed.as_secs_f64());
-    figures["warmup_secs"] = json!(warmup_secs);
-    figures["heard_all"] = json!(heard_all);
-    figures["fake_users"] = json!(expected);
-    figures["present_at_start"] = json!(present_at_start);
-    figures["present_at_end"] = json!(present_at_end);
-    figures["heartbeats_published"] = json!(beats.load(Ordering::Relaxed));
-    figures["heartbeats_unheard"] = json!(unheard.load(Ordering::Relaxed));
-    figures["buried"] = json!(buried);
-    figures["sender_ended"] = json!(sender_ended);
-    figures["observer_ended"] = json!(observer_ended);
-    figures["machine"] = json!(crate::machine());
+    let mut figures = summarise(&chat, &received, sent, sending, elapsed, node_cpu, rss)?;
+    figures[key::NODES] = json!(plan.nodes);
+    figures[key::USERS] = json!(plan.users);
+    figures[key::READERS] = json!(plan.readers);
+    figures[key::CPU_SHARE] = json!(node_cpu.as_secs_f64() / elapsed.as_secs_f64());
+    figures[key::REDIS_CPU_SHARE] = json!(redis_cpu.as_secs_f64() / elapsed.as_secs_f64());
+    figures[key::WARMUP_SECS] = json!(warmup_secs);
+    figures[key::HEARD_ALL] = json!(heard_all);
+    figures[key::FAKE_USERS] = json!(expected);
+    figures[key::PRESENT_AT_START] = json!(present_at_start);
+    figures[key::PRESENT_AT_END] = json!(present_at_end);
+    figures[key::HEARTBEATS_PUBLISHED] = json!(beats.load(Ordering::Relaxed));
+    figures[key::HEARTBEATS_UNHEARD] = json!(unheard.load(Ordering::Relaxed));
+    figures[key::BURIED] = json!(buried);
+    figures[key::SENDER_ENDED] = json!(sender_ended);
+    figures[key::OBSERVER_ENDED] = json!(observer_ended);
+    figures[key::MACHINE] = json!(crate::machine());
     Ok(figures)
 }
 

@@ -1,7 +1,7 @@
 //! `loadgen join-storm`: many clients connecting at once, as after a restart.
 
-use crate::crowd::Crowd;
-use anyhow::Result;
+use crate::crowd;
+use anyhow::{Context, Result};
 use std::time::{Duration, Instant};
 use testkit::Server;
 
@@ -15,8 +15,12 @@ pub async fn once(bin: &std::path::Path, clients: usize, in_flight: usize) -> Re
     let started = Instant::now();
     // Only the prober sends, a line each half second: nothing for Nagle's
     // algorithm to hold back, so the clients keep TCP_NODELAY.
-    let mut crowd = Crowd::connect(&url, clients, 1, in_flight, started, true).await?;
-    let _prober = crowd.sync(&url, 0).await?;
+    let members = crowd::members(clients, 1, in_flight, true);
+    let (mut crowd, _) = crowd::timed(&url, members, started).await?;
+    let _prober = crowd
+        .sync(&url, 0)
+        .await?
+        .context("a client stopped reading before the probe reached everyone")?;
     let taken = started.elapsed();
     crowd.dismiss().await?;
     Ok(taken)

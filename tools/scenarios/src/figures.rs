@@ -64,6 +64,30 @@ pub const BURIED: &str = "buried";
 pub const SERVER: &str = "server";
 /// The round of the alternation a line belongs to, from 1.
 pub const RUN: &str = "run";
+/// Lines the senders sent.
+pub const SENT: &str = "sent";
+/// Clients that missed at least one line.
+pub const CLIENTS_MISSING: &str = "clients_missing";
+/// How senders that the server closed before the end ended, and how many.
+pub const SENDERS_ENDED: &str = "senders_ended";
+/// How the one sender of `presence` ended, if the server closed it early.
+pub const SENDER_ENDED: &str = "sender_ended";
+/// Reading clients on the real node (`presence`).
+pub const READERS: &str = "readers";
+/// Seconds of fake heartbeats before measuring (`presence`).
+pub const WARMUP_SECS: &str = "warmup_secs";
+/// The users of every fake node together (`presence`).
+pub const FAKE_USERS: &str = "fake_users";
+/// Fake users the real node had announced when measuring began (`presence`).
+pub const PRESENT_AT_START: &str = "present_at_start";
+/// Fake users the real node had announced when measuring ended (`presence`).
+pub const PRESENT_AT_END: &str = "present_at_end";
+/// Heartbeats the fake nodes published (`presence`).
+pub const HEARTBEATS_PUBLISHED: &str = "heartbeats_published";
+/// Heartbeats that Redis delivered to no subscriber (`presence`).
+pub const HEARTBEATS_UNHEARD: &str = "heartbeats_unheard";
+/// How the client counting presence notices ended, if early (`presence`).
+pub const OBSERVER_ENDED: &str = "observer_ended";
 
 /// [`CLIENT`] for clients that set TCP_NODELAY, as browsers do.
 pub const NODELAY: &str = "nodelay";

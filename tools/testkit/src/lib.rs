@@ -9,6 +9,7 @@
 
 pub mod browser;
 mod client;
+pub mod crowd;
 pub mod platform;
 mod proxy;
 mod raw;
