@@ -7,6 +7,7 @@
 //! ([`Outcome`]) with the checkpoint's cell of the table: the verdict and
 //! every fact, the cause of a defect included.
 
+#[cfg(feature = "browser")]
 pub mod browser;
 mod client;
 pub mod crowd;
@@ -132,6 +133,7 @@ fn civil_from_days(days: i64) -> (i64, u32, u32) {
 /// The `main` of a checkpoint's `tests/scenarios.rs`: one test per scenario,
 /// named after it (`cargo test -p part2 --test scenarios user_leaves` runs
 /// one), with the usual test-runner options and output.
+#[cfg(feature = "suite")]
 pub fn scenario_suite(checkpoint: Checkpoint, binary: &'static str) -> ! {
     let args = libtest_mimic::Arguments::from_args();
     // Without redis-server the cluster scenarios are skipped, and say so;
