@@ -44,7 +44,11 @@ pub fn block_on<F: std::future::Future>(future: F) -> F::Output {
 /// table expects of `checkpoint`. `Err` explains the difference, with the
 /// evidence. On success the transcript is kept under `target/evidence/` for
 /// `cargo xtask evidence`.
-pub fn check(checkpoint: Checkpoint, binary: &Path, scenario: Scenario) -> Result<(), String> {
+pub fn run_and_compare(
+    checkpoint: Checkpoint,
+    binary: &Path,
+    scenario: Scenario,
+) -> Result<(), String> {
     let root = scenarios::workspace_root();
     let outcome = block_on(run(scenario, binary))
         .map_err(|err| format!("{} could not run: {err:#}", checkpoint.package()))?;
@@ -161,7 +165,7 @@ pub fn scenario_suite(checkpoint: Checkpoint, binary: &'static str) -> ! {
             let skip = (skip_cluster && scenario.needs_redis())
                 || (skip_signals && scenario.setup().signals);
             libtest_mimic::Trial::test(scenario.test_name(), move || {
-                check(checkpoint, Path::new(binary), scenario).map_err(Into::into)
+                run_and_compare(checkpoint, Path::new(binary), scenario).map_err(Into::into)
             })
             .with_ignored_flag(skip)
         })

@@ -15,7 +15,7 @@ pub async fn healthcheck(run: &mut Run) -> Result<()> {
     run.step("GET /healthcheck");
     let answer = run.server().get("/healthcheck").await?;
     let ok = answer.status == 200 && answer.body == "rust-websocket-tutorial is live";
-    run.check(
+    run.record(
         Fact::Answered {
             path: "/healthcheck".into(),
             status: answer.status,
@@ -57,7 +57,7 @@ pub async fn refused(run: &mut Run, uid: Option<&str>) -> Result<()> {
     };
     let ok = matches!(&event, Seen::Close { code: POLICY, reason } if !reason.is_empty());
     run.saw("the client", event, ok);
-    run.check_healthy().await?;
+    run.observe_health().await?;
     Ok(())
 }
 
@@ -129,13 +129,13 @@ async fn chat_with(url: &str, uid: &str, headers: &[(&str, &str)], line: &str) -
 pub async fn bad_port(run: &mut Run) -> Result<()> {
     run.step("waiting for a server with a bad PORT to exit");
     let Some(status) = run.server().wait_exit(REPLY).await? else {
-        run.check(Fact::StillRunning { secs: REPLY_SECS }, false);
+        run.record(Fact::StillRunning { secs: REPLY_SECS }, false);
         return Ok(());
     };
     let status = status.code().unwrap_or(-1);
     let panics = run.server().panics();
     if !panics.is_empty() {
-        run.check(
+        run.record(
             Fact::Crashed {
                 status,
                 panics: panics.into(),
@@ -144,7 +144,7 @@ pub async fn bad_port(run: &mut Run) -> Result<()> {
         );
         return Ok(());
     }
-    run.check(
+    run.record(
         Fact::Exited {
             secs: REPLY_SECS,
             status,
@@ -153,7 +153,7 @@ pub async fn bad_port(run: &mut Run) -> Result<()> {
     );
     let said = run.server().stderr_text();
     let one_line = !said.contains('\n') && said.starts_with("error: PORT ");
-    run.check(Fact::Stderr { text: said.into() }, one_line);
+    run.record(Fact::Stderr { text: said.into() }, one_line);
     Ok(())
 }
 
@@ -250,6 +250,6 @@ pub async fn address_limits(run: &mut Run) -> Result<()> {
         }
         tokio::time::sleep(pace).await;
     }
-    run.check_healthy().await?;
+    run.observe_health().await?;
     Ok(())
 }

@@ -19,7 +19,8 @@ pub async fn user_leaves(run: &mut Run) -> Result<()> {
     run.saw("user 1", answer, polite);
     // The session reports its end before it answers the close, so a notice
     // that user 1 left comes before anything user 2 sends now.
-    run.check_others_chat(&mut [("2", &mut two)], true).await?;
+    run.observe_others_chat(&mut [("2", &mut two)], true)
+        .await?;
     Ok(())
 }
 
@@ -49,7 +50,7 @@ pub async fn close_handshake(run: &mut Run) -> Result<()> {
     } else {
         Fact::TcpLingered { ms: TCP_CLOSE_MS }
     };
-    run.check(fact, prompt);
+    run.record(fact, prompt);
     Ok(())
 }
 
@@ -58,12 +59,13 @@ pub async fn client_vanishes(run: &mut Run) -> Result<()> {
     let mut two = run.join("2").await?;
     run.step("user 1 vanishes");
     one.vanish();
-    if !run.check_idle("user 1 vanished").await? {
+    if !run.observe_idle("user 1 vanished").await? {
         // A spinning server stays spinning: what follows would vary.
         return Ok(());
     }
     // The spin window gave the server time to see the end of the connection.
-    run.check_others_chat(&mut [("2", &mut two)], true).await?;
+    run.observe_others_chat(&mut [("2", &mut two)], true)
+        .await?;
     Ok(())
 }
 
@@ -75,7 +77,7 @@ pub async fn vanish_neighbours(run: &mut Run) -> Result<()> {
     }
     run.step("user 1 vanishes");
     one.vanish();
-    let idle = run.check_idle("user 1 vanished").await?;
+    let idle = run.observe_idle("user 1 vanished").await?;
     // Whether a "left" notice comes before a neighbour's line is a race
     // with the server noticing the vanished connection: not recorded.
     let mut users: Vec<(&str, &mut crate::Client)> = neighbours
@@ -83,12 +85,12 @@ pub async fn vanish_neighbours(run: &mut Run) -> Result<()> {
         .map(|(uid, client)| (uid.as_str(), client))
         .collect();
     if idle {
-        run.check_others_chat(&mut users, false).await?;
+        run.observe_others_chat(&mut users, false).await?;
     } else {
         // A spinning session starves the users of its worker thread. It may
         // also crash the server later, or not: that varies from run to run,
         // so the starved users are the fact and a crash only a figure.
-        run.check_starved(&mut users).await?;
+        run.observe_others_served(&mut users).await?;
     }
     Ok(())
 }
@@ -104,10 +106,11 @@ pub async fn empty_close_frame(run: &mut Run) -> Result<()> {
     run.saw("user 1", answer, answered);
     // A client that gets no answer gives up and hangs up, as browsers do.
     one.vanish();
-    if !run.check_idle("user 1 hung up").await? {
+    if !run.observe_idle("user 1 hung up").await? {
         return Ok(());
     }
-    run.check_others_chat(&mut [("2", &mut two)], true).await?;
+    run.observe_others_chat(&mut [("2", &mut two)], true)
+        .await?;
     Ok(())
 }
 
@@ -124,14 +127,14 @@ pub async fn same_uid_twice(run: &mut Run) -> Result<()> {
     };
     let chats = newer_saw == Seen::Text(echo.into());
     run.saw("the newer connection", newer_saw, chats);
-    if !run.check_idle("the second connection").await? {
+    if !run.observe_idle("the second connection").await? {
         return Ok(());
     }
     run.step("reading what the older connection got");
     let older_saw = older.next_non_text(REPLY).await.seen();
     let closed = matches!(older_saw, Seen::Close { .. } | Seen::EmptyClose);
     run.saw("the older connection", older_saw, closed);
-    run.check_others_chat(&mut [("1", &mut newer), ("2", &mut two)], false)
+    run.observe_others_chat(&mut [("1", &mut newer), ("2", &mut two)], false)
         .await?;
     Ok(())
 }
@@ -172,12 +175,12 @@ pub async fn half_open_client(run: &mut Run) -> Result<()> {
                     event: event.seen(),
                 })
                 .await?;
-            run.check(fact, false);
+            run.record(fact, false);
             return Ok(());
         }
     };
     let Some(dropped) = dropped else {
-        run.check(
+        run.record(
             Fact::NotDropped {
                 who: SILENT.into(),
                 secs: HALF_OPEN_WATCH_SECS,
@@ -204,12 +207,13 @@ pub async fn half_open_client(run: &mut Run) -> Result<()> {
             secs: HALF_OPEN_LIMIT_SECS,
         }
     };
-    run.check(fact, in_time);
+    run.record(fact, in_time);
     for notice in notices {
         run.saw("user 2", Seen::Text(notice.into()), true);
     }
     // The session reported its end before it closed the connection, so a
     // notice not read yet comes before user 2's next echo.
-    run.check_others_chat(&mut [("2", &mut two)], true).await?;
+    run.observe_others_chat(&mut [("2", &mut two)], true)
+        .await?;
     Ok(())
 }

@@ -126,7 +126,7 @@ pub async fn flood_vs_reader(run: &mut Run) -> Result<()> {
     }
     match reader_got? {
         Ok((received, _)) => {
-            run.check(Fact::delivered("user 2 (who paused twice)", received), true);
+            run.record(Fact::delivered("user 2 (who paused twice)", received), true);
         }
         Err(seen) => {
             run.saw("user 2 (who paused twice)", seen, false);
@@ -164,7 +164,7 @@ pub async fn flood_vs_chat(run: &mut Run) -> Result<()> {
             }
         }
     }
-    run.check(Fact::delivered("every chatter", expected), true);
+    run.record(Fact::delivered("every chatter", expected), true);
     run.figure(format!(
         "the slowest line took {} ms to reach a chatter",
         slowest.as_millis()
@@ -175,7 +175,7 @@ pub async fn flood_vs_chat(run: &mut Run) -> Result<()> {
     } else {
         Fact::ArrivedLate { secs: PROMPT_SECS }
     };
-    run.check(fact, prompt);
+    run.record(fact, prompt);
     Ok(())
 }
 
@@ -232,7 +232,7 @@ pub async fn reconnect_flood(run: &mut Run) -> Result<()> {
     if let Some(status) = run.server().wait_exit(Duration::ZERO).await? {
         run.figure(format!("the server exited ({status})"));
         let fact = run.crash_or(Fact::OthersUnserved).await?;
-        run.check(fact, false);
+        run.record(fact, false);
         return Ok(());
     }
     let got = heard
@@ -245,7 +245,7 @@ pub async fn reconnect_flood(run: &mut Run) -> Result<()> {
     ));
     let who = "user 2, of uid 1's lines,";
     if got <= RECONNECT_MOST {
-        run.check(
+        run.record(
             Fact::DeliveredAtMost {
                 who: who.into(),
                 messages: RECONNECT_MOST,
@@ -253,7 +253,7 @@ pub async fn reconnect_flood(run: &mut Run) -> Result<()> {
             true,
         );
     } else {
-        run.check(
+        run.record(
             Fact::DeliveredMore {
                 who: who.into(),
                 messages: RECONNECT_MOST,

@@ -102,7 +102,7 @@ pub async fn stalled_reader(run: &mut Run) -> Result<()> {
     filled?;
     if let Some(event) = heard.ended {
         let fact = run.crash_or(Fact::saw("user 3", event.seen())).await?;
-        run.check(fact, false);
+        run.record(fact, false);
         return Ok(());
     }
     let mut notices: Vec<String> = heard
@@ -121,7 +121,7 @@ pub async fn stalled_reader(run: &mut Run) -> Result<()> {
     let (bystander, heard) = listeners.1.stop().await?;
     let (mut talker, mut bystander) = (talker, bystander);
     let Some(after) = cut else {
-        run.check(
+        run.record(
             Fact::NotDropped {
                 who: STALLED.into(),
                 secs: STALL_LIMIT_SECS,
@@ -134,7 +134,7 @@ pub async fn stalled_reader(run: &mut Run) -> Result<()> {
         "user 1's pings failed {:.1} s after the room went quiet",
         after.as_secs_f64()
     ));
-    run.check(
+    run.record(
         Fact::DroppedWithin {
             who: STALLED.into(),
             secs: STALL_LIMIT_SECS,
@@ -144,7 +144,7 @@ pub async fn stalled_reader(run: &mut Run) -> Result<()> {
     );
     if let Some(event) = heard.ended {
         let fact = run.crash_or(Fact::saw("user 3", event.seen())).await?;
-        run.check(fact, false);
+        run.record(fact, false);
         return Ok(());
     }
     notices.extend(heard.texts.into_iter().filter(|t| is_leave_notice(t)));
@@ -162,20 +162,20 @@ pub async fn stalled_reader(run: &mut Run) -> Result<()> {
         .filter_map(|line| line.split_once("] ").map(|(_, said)| said))
         .find(|said| said.starts_with("user 1: ") && said.contains("not reading"));
     match said {
-        Some(said) => run.check(
+        Some(said) => run.record(
             Fact::Logged {
                 text: said.to_string().into(),
             },
             true,
         ),
-        None => run.check(
+        None => run.record(
             Fact::Logged {
                 text: "nothing about user 1 not reading".into(),
             },
             false,
         ),
     };
-    run.check_others_chat(&mut [("2", &mut talker), ("3", &mut bystander)], false)
+    run.observe_others_chat(&mut [("2", &mut talker), ("3", &mut bystander)], false)
         .await?;
     Ok(())
 }
@@ -214,9 +214,9 @@ pub async fn chatty_client(run: &mut Run) -> Result<()> {
     ));
     let who = "user 1, who sent a line every 500 ms";
     if chatty.pings() == 0 {
-        run.check(Fact::NotPinged { who: who.into() }, true);
+        run.record(Fact::NotPinged { who: who.into() }, true);
     } else {
-        run.check(Fact::Pinged { who: who.into() }, false);
+        run.record(Fact::Pinged { who: who.into() }, false);
     }
     let (_, heard) = listener.stop().await?;
     let got = heard
@@ -225,10 +225,10 @@ pub async fn chatty_client(run: &mut Run) -> Result<()> {
         .filter(|text| text.starts_with("[UID: 1]: chat "))
         .count();
     if got == CHATTY_LINES {
-        run.check(Fact::delivered("user 2", CHATTY_LINES), true);
+        run.record(Fact::delivered("user 2", CHATTY_LINES), true);
     } else {
         run.figure(format!("user 2 got {got} of {CHATTY_LINES} lines"));
-        run.check(
+        run.record(
             Fact::Undelivered {
                 who: "user 2".into(),
             },
@@ -313,18 +313,18 @@ pub async fn paused_server(run: &mut Run) -> Result<()> {
         run.step("a newcomer chats after the drops");
         match run.join("9").await {
             Ok(mut newcomer) => {
-                run.check_others_chat(&mut [("9", &mut newcomer)], false)
+                run.observe_others_chat(&mut [("9", &mut newcomer)], false)
                     .await?;
             }
             Err(err) => {
                 run.figure(format!("the newcomer could not join: {err:#}"));
                 let fact = run.crash_or(Fact::OthersUnserved).await?;
-                run.check(fact, false);
+                run.record(fact, false);
             }
         }
         return Ok(());
     }
-    run.check(
+    run.record(
         Fact::Stayed {
             users: PAUSE_CLIENTS,
             secs: PAUSE_WATCH_SECS,
@@ -341,13 +341,13 @@ pub async fn paused_server(run: &mut Run) -> Result<()> {
         .all(|(n, text)| **text == format!("[UID: 1]: talk {n}"));
     let who = "user 2, of user 1's lines,";
     if in_order && lines.len() == PAUSE_LINES {
-        run.check(Fact::delivered(who, PAUSE_LINES), true);
+        run.record(Fact::delivered(who, PAUSE_LINES), true);
     } else {
         run.figure(format!(
             "user 2 got {} of user 1's {PAUSE_LINES} lines",
             lines.len()
         ));
-        run.check(Fact::Undelivered { who: who.into() }, false);
+        run.record(Fact::Undelivered { who: who.into() }, false);
     }
     Ok(())
 }

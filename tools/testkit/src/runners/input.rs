@@ -35,7 +35,7 @@ pub async fn oversized_frame(run: &mut Run) -> Result<()> {
         run.saw(who, event, ok);
     }
     // Whoever was closed is gone; the bystander must be able to go on.
-    run.check_others_chat(&mut [("3", &mut bystander)], false)
+    run.observe_others_chat(&mut [("3", &mut bystander)], false)
         .await?;
     Ok(())
 }
@@ -54,7 +54,7 @@ pub async fn binary_frame(run: &mut Run) -> Result<()> {
     };
     let ok = closed_with(&event, UNSUPPORTED);
     run.saw("user 1", event, ok);
-    run.check_others_chat(&mut [("2", &mut bystander)], false)
+    run.observe_others_chat(&mut [("2", &mut bystander)], false)
         .await?;
     Ok(())
 }
@@ -75,7 +75,7 @@ pub async fn invalid_frames(run: &mut Run) -> Result<()> {
     let seen = two.read_back(REPLY).await?.end;
     let ok = closed_with(&seen, PROTOCOL);
     run.saw("the sender of a reserved opcode", seen, ok);
-    run.check_others_chat(&mut [("3", &mut bystander)], false)
+    run.observe_others_chat(&mut [("3", &mut bystander)], false)
         .await?;
     Ok(())
 }

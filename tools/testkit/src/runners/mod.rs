@@ -2,11 +2,13 @@
 //! server, as real users would, reporting structured [`Fact`]s without
 //! knowing what the table expects.
 //!
-//! One way to judge: a runner records each fact with [`Run::check`], saying
+//! One way to judge: a runner records each fact with [`Run::record`], saying
 //! whether it is what a user would expect; the verdict is "works" only if
 //! every fact was. Facts that vary from run to run (CPU shares, megabytes,
 //! timings) are [`Run::figure`]s: printed and kept with the book's
-//! transcripts, never compared.
+//! transcripts, never compared. The steps that many runners share and that
+//! end in a fact are `Run::observe_*`: each acts, records what it saw, and
+//! returns whether that was fine.
 
 mod admission;
 mod cluster;
@@ -80,7 +82,7 @@ impl Run {
 
     /// Records a fact and whether it is what a user would expect. A fact
     /// that is bad by itself (a crash, a spin) is never fine. Returns `ok`.
-    pub fn check(&mut self, fact: Fact, ok: bool) -> bool {
+    pub fn record(&mut self, fact: Fact, ok: bool) -> bool {
         let ok = ok && !fact.is_bad();
         self.all_ok &= ok;
         self.facts.push(fact);
@@ -91,7 +93,7 @@ impl Run {
     /// would expect. Returns `ok`.
     pub fn saw(&mut self, who: impl Into<Text>, event: Seen, ok: bool) -> bool {
         let who = who.into();
-        self.check(Fact::Saw { who, event }, ok)
+        self.record(Fact::Saw { who, event }, ok)
     }
 
     /// Records a measurement that varies from run to run.
@@ -170,7 +172,7 @@ impl Run {
     /// Watches the server's threads and records [`Fact::Spinning`] or
     /// [`Fact::Idle`], with the busiest thread as a figure. Returns whether
     /// it was idle.
-    pub async fn check_idle(&mut self, after: &str) -> Result<bool> {
+    pub async fn observe_idle(&mut self, after: &str) -> Result<bool> {
         self.step(format!("watching the server's threads after {after}"));
         let window = Duration::from_millis(SPIN_WINDOW_MS);
         let busiest = platform::busiest_thread(self.server.pid()?, window).await?;
@@ -183,28 +185,29 @@ impl Run {
         ));
         let idle = busiest.share < SPIN_SHARE;
         let fact = if idle { Fact::Idle } else { Fact::Spinning };
-        Ok(self.check(fact, idle))
+        Ok(self.record(fact, idle))
     }
 
     /// Records whether `/healthcheck` still answers (or the crash, if the
     /// process is gone). Returns whether it answered.
-    pub async fn check_healthy(&mut self) -> Result<bool> {
+    pub async fn observe_health(&mut self) -> Result<bool> {
         self.step("GET /healthcheck");
         if self.server.is_healthy(REPLY).await {
-            return Ok(self.check(Fact::Healthy, true));
+            return Ok(self.record(Fact::Healthy, true));
         }
         let fact = self.crash_or(Fact::Unresponsive).await?;
-        Ok(self.check(fact, false))
+        Ok(self.record(fact, false))
     }
 
     /// After someone left: each user still connected sends two lines and
-    /// must get their echoes, then `/healthcheck` must answer. Two lines,
+    /// must get their echoes ([`Fact::OthersChat`]; else the crash, or
+    /// [`Fact::OthersUnserved`]), then `/healthcheck` must answer. Two lines,
     /// because a server that crashes on the first may still echo it to some
     /// users before it goes. With `notices`, each user's "... left" notice
     /// is recorded too: read along the way, or waited for up to
     /// `NOTICE_WAIT` (part 4 announces departures on a beat), for
     /// departures the server is sure to have seen by then.
-    pub async fn check_others_chat(
+    pub async fn observe_others_chat(
         &mut self,
         users: &mut [(&str, &mut Client)],
         notices: bool,
@@ -215,7 +218,7 @@ impl Run {
                 if let Err(event) = self.chat(uid, client, round, heard).await? {
                     self.figure(format!("user {uid} saw {event} instead of its echo"));
                     let fact = self.crash_or(Fact::OthersUnserved).await?;
-                    return Ok(self.check(fact, false));
+                    return Ok(self.record(fact, false));
                 }
             }
         }
@@ -232,14 +235,17 @@ impl Run {
                 }
             }
         }
-        self.check(Fact::OthersChat { users: users.len() }, true);
-        self.check_healthy().await
+        self.record(Fact::OthersChat { users: users.len() }, true);
+        self.observe_health().await
     }
 
-    /// Like [`Run::check_others_chat`], for a server known to be spinning:
+    /// Like [`Run::observe_others_chat`], for a server known to be spinning:
     /// records [`Fact::OthersUnserved`] if some user gets no echo, and what
     /// else happened only as figures.
-    pub async fn check_starved(&mut self, users: &mut [(&str, &mut Client)]) -> Result<bool> {
+    pub async fn observe_others_served(
+        &mut self,
+        users: &mut [(&str, &mut Client)],
+    ) -> Result<bool> {
         let mut unserved = 0;
         for (uid, client) in users.iter_mut() {
             if let Err(event) = self
@@ -251,14 +257,14 @@ impl Run {
             }
         }
         if unserved == 0 {
-            self.check(Fact::OthersChat { users: users.len() }, true);
+            self.record(Fact::OthersChat { users: users.len() }, true);
             return Ok(true);
         }
         self.figure(format!("{unserved} of {} users got no echo", users.len()));
         if let Some(status) = self.server.wait_exit(Duration::ZERO).await? {
             self.figure(format!("the server then exited ({status})"));
         }
-        Ok(self.check(Fact::OthersUnserved, false))
+        Ok(self.record(Fact::OthersUnserved, false))
     }
 
     /// `uid` sends `line` and reads until its echo, keeping the leave
@@ -391,7 +397,7 @@ pub async fn run(scenario: Scenario, binary: &Path) -> Result<Outcome> {
                 }
             }
         };
-        act(scenario, run, nodes).await
+        dispatch(scenario, run, nodes).await
     };
     within_deadline(scenario.id(), scenario.deadline(), &step, acted).await
 }
@@ -407,7 +413,7 @@ pub async fn run_at(scenario: Scenario, url: &str) -> Result<Outcome> {
             anyhow::bail!("a cluster scenario starts its own nodes and Redis: it needs --bin");
         }
         let server = Server::attach(url).await?;
-        act(scenario, Run::new(server, Arc::clone(&step)), None).await
+        dispatch(scenario, Run::new(server, Arc::clone(&step)), None).await
     };
     within_deadline(scenario.id(), scenario.deadline(), &step, acted).await
 }
@@ -431,8 +437,9 @@ async fn within_deadline<T>(
     }
 }
 
-/// Acts `scenario` out on `run` (and the rest of its cluster, `nodes`).
-async fn act(
+/// Hands `scenario` to its runner, with `run` (and the rest of its cluster,
+/// `nodes`), and returns what it observed.
+async fn dispatch(
     scenario: Scenario,
     mut run: Run,
     mut nodes: Option<cluster::Nodes>,

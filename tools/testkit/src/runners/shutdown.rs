@@ -37,7 +37,7 @@ pub async fn shutdown(run: &mut Run) -> Result<()> {
                 started.elapsed().as_secs_f64()
             ));
             let status = status.code().unwrap_or(-1);
-            run.check(
+            run.record(
                 Fact::Exited {
                     secs: SHUTDOWN_LIMIT_SECS,
                     status,
@@ -46,7 +46,7 @@ pub async fn shutdown(run: &mut Run) -> Result<()> {
             );
         }
         None => {
-            run.check(
+            run.record(
                 Fact::StillRunning {
                     secs: SHUTDOWN_LIMIT_SECS,
                 },
@@ -104,14 +104,14 @@ pub async fn shutdown_backlog(run: &mut Run) -> Result<()> {
         && numbered(&tails, "tail");
     let who = "user 1, who had fallen behind,";
     if whole {
-        run.check(Fact::delivered(who, BACKLOG_LINES), true);
+        run.record(Fact::delivered(who, BACKLOG_LINES), true);
     } else {
         run.figure(format!(
             "user 1 got {} of {filled} long lines and {} of {BACKLOG_LINES} short ones",
             fills.len(),
             tails.len()
         ));
-        run.check(Fact::Undelivered { who: who.into() }, false);
+        run.record(Fact::Undelivered { who: who.into() }, false);
     }
     let ok = matches!(&read.end, Seen::Close { code: GOING_AWAY, reason } if !reason.is_empty());
     run.saw("user 1", read.end, ok);
@@ -124,13 +124,13 @@ pub async fn shutdown_backlog(run: &mut Run) -> Result<()> {
                 secs: SHUTDOWN_LIMIT_SECS,
                 status,
             };
-            run.check(exited, status == 0);
+            run.record(exited, status == 0);
         }
         None => {
             let running = Fact::StillRunning {
                 secs: SHUTDOWN_LIMIT_SECS,
             };
-            run.check(running, false);
+            run.record(running, false);
         }
     }
     Ok(())

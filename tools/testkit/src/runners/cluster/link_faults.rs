@@ -23,7 +23,7 @@ pub(in crate::runners) async fn redis_unreachable(run: &mut Run) -> Result<()> {
             run.not_applicable("the server ignores REDIS_URL and serves alone");
             return Ok(());
         }
-        run.check(Fact::StillRunning { secs: REPLY_SECS }, false);
+        run.record(Fact::StillRunning { secs: REPLY_SECS }, false);
         return Ok(());
     };
     let code = status.code().unwrap_or(-1);
@@ -32,7 +32,7 @@ pub(in crate::runners) async fn redis_unreachable(run: &mut Run) -> Result<()> {
         secs: REPLY_SECS,
         status: code,
     };
-    run.check(exited, code == 1);
+    run.record(exited, code == 1);
     let said = log.lines().find_map(|line| {
         let (_, rest) = line.split_once("REDIS_URL")?;
         Some(format!("REDIS_URL{rest}"))
@@ -40,14 +40,14 @@ pub(in crate::runners) async fn redis_unreachable(run: &mut Run) -> Result<()> {
     let Some(line) = said else {
         run.figure(format!("its log:\n{log}"));
         let text = "nothing about REDIS_URL".into();
-        run.check(Fact::Logged { text }, false);
+        run.record(Fact::Logged { text }, false);
         return Ok(());
     };
     // The address and the Redis client's error follow, in parentheses:
     // a figure, since the port and the wording of the error vary.
     let text = line.split(" (").next().unwrap_or(&line).to_string();
     run.figure(format!("the whole line: {line}"));
-    run.check(Fact::Logged { text: text.into() }, true);
+    run.record(Fact::Logged { text: text.into() }, true);
     Ok(())
 }
 
@@ -280,10 +280,10 @@ pub(in crate::runners) async fn redis_stall(run: &mut Run, nodes: &mut Nodes) ->
         .all(|(n, text)| **text == format!("[UID: 1]: steady {n}"));
     let who = "user 2 on node 2";
     if in_order && lines.len() == STALL_LINES {
-        run.check(Fact::delivered(who, STALL_LINES), true);
+        run.record(Fact::delivered(who, STALL_LINES), true);
     } else {
         run.figure(format!("user 2 got {} of {STALL_LINES} lines", lines.len()));
-        run.check(Fact::Undelivered { who: who.into() }, false);
+        run.record(Fact::Undelivered { who: who.into() }, false);
     }
     notices.extend(
         heard
@@ -411,10 +411,10 @@ pub(in crate::runners) async fn slow_link(run: &mut Run, nodes: &mut Nodes) -> R
         .all(|(n, text)| *text == format!("[UID: 1]: slow {n}"));
     let who = "user 2 on node 2";
     if !(in_order && got.len() == SLOW_LINK_LINES) {
-        run.check(Fact::Undelivered { who: who.into() }, false);
+        run.record(Fact::Undelivered { who: who.into() }, false);
         return Ok(());
     }
-    run.check(Fact::delivered(who, SLOW_LINK_LINES), true);
+    run.record(Fact::delivered(who, SLOW_LINK_LINES), true);
     let prompt = took <= Duration::from_secs(SLOW_LINK_SECS);
     let fact = match prompt {
         true => Fact::ArrivedWithin {
@@ -424,6 +424,6 @@ pub(in crate::runners) async fn slow_link(run: &mut Run, nodes: &mut Nodes) -> R
             secs: SLOW_LINK_SECS,
         },
     };
-    run.check(fact, prompt);
+    run.record(fact, prompt);
     Ok(())
 }

@@ -60,9 +60,9 @@ pub(in crate::runners) async fn node_killed(run: &mut Run, nodes: &mut Nodes) ->
     }
     let who = "users 1 and 3, each from the other's node";
     if all {
-        run.check(Fact::delivered(who, 2), true);
+        run.record(Fact::delivered(who, 2), true);
     } else {
-        run.check(Fact::Undelivered { who: who.into() }, false);
+        run.record(Fact::Undelivered { who: who.into() }, false);
     }
     Ok(())
 }

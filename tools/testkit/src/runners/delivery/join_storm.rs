@@ -49,10 +49,10 @@ pub(in crate::runners) async fn join_storm(run: &mut Run) -> Result<()> {
     };
     if !echoed {
         let fact = run.crash_or(Fact::OthersUnserved).await?;
-        run.check(fact, false);
+        run.record(fact, false);
         return Ok(());
     }
-    run.check(Fact::OthersChat { users: 1 }, true);
+    run.record(Fact::OthersChat { users: 1 }, true);
     // Joins still gathered are announced on the next beat, within 2 s.
     let deadline = tokio::time::Instant::now() + Duration::from_secs(2);
     loop {
@@ -80,7 +80,7 @@ pub(in crate::runners) async fn join_storm(run: &mut Run) -> Result<()> {
             at_most: STORM_NOTICES,
         }
     };
-    run.check(fact, true_and_few);
+    run.record(fact, true_and_few);
     Ok(())
 }
 

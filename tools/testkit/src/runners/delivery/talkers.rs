@@ -89,14 +89,14 @@ async fn slow_reader_of(run: &mut Run, count: usize, size: usize, limit_mib: u64
     } else {
         Fact::MemoryAbove { mib: limit_mib }
     };
-    if !run.check(fact, below) {
+    if !run.record(fact, below) {
         return Ok(());
     }
     if echoed == count {
-        run.check(Fact::delivered("user 2", count), true);
+        run.record(Fact::delivered("user 2", count), true);
     } else {
         run.figure(format!("user 2 got {echoed} of its {count} echoes"));
-        run.check(
+        run.record(
             Fact::Undelivered {
                 who: "user 2".into(),
             },
@@ -107,7 +107,7 @@ async fn slow_reader_of(run: &mut Run, count: usize, size: usize, limit_mib: u64
     let slow_saw = slow_saw.seen();
     let told = matches!(slow_saw, Seen::Close { .. });
     run.saw("user 1", slow_saw, told);
-    run.check_others_chat(&mut [("2", &mut talker)], false)
+    run.observe_others_chat(&mut [("2", &mut talker)], false)
         .await?;
     Ok(())
 }
@@ -166,7 +166,7 @@ pub(in crate::runners) async fn leave_while_talking(run: &mut Run) -> Result<()>
     };
     let problems: Vec<String> = [two?, three?].into_iter().flatten().collect();
     if problems.is_empty() {
-        run.check(Fact::delivered("users 2 and 3", 2 * TALK_EACH), true);
+        run.record(Fact::delivered("users 2 and 3", 2 * TALK_EACH), true);
         return Ok(());
     }
     for problem in problems {
@@ -177,6 +177,6 @@ pub(in crate::runners) async fn leave_while_talking(run: &mut Run) -> Result<()>
             who: "users 2 and 3".into(),
         })
         .await?;
-    run.check(fact, false);
+    run.record(fact, false);
     Ok(())
 }
