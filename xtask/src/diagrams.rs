@@ -42,7 +42,7 @@ fn pikchr_svg(source: &str) -> Result<String> {
 /// The honest fallback where the pikchr C library is not built.
 #[cfg(not(target_os = "linux"))]
 fn pikchr_svg(_source: &str) -> Result<String> {
-    bail!(
+    anyhow::bail!(
         "this xtask cannot render diagrams: it builds the pikchr C library on Linux only, \
          so that the workspace still cross-checks for macOS and Windows; render them on Linux"
     )

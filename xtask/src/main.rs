@@ -16,8 +16,9 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Write the pages rendered from the sources and the scenario table: the
-    /// checkpoint diffs, the matrix, the close-code table and the README's
-    /// summary. Only files whose content changed are written.
+    /// checkpoint diffs, the diagrams, the matrix, the close-code table, the
+    /// workshop's exercises and the README's summary. Only files whose
+    /// content changed are written.
     Pages,
     /// Copy the transcripts that the last scenario test run left under
     /// target/evidence/ into book/src/generated/evidence/, where their facts
@@ -33,7 +34,8 @@ enum Command {
     Check,
     /// Build release binaries and run the benchmark matrix with loadgen,
     /// alternating the servers run by run, three times; write the tables and
-    /// charts of "What each loop costs" to book/src/generated/bench/.
+    /// charts of "What each loop costs" (and part 4's join storm) to
+    /// book/src/generated/bench/.
     Bench {
         /// A small matrix (about a minute) that proves the tool works; its
         /// pages go to target/bench-quick/, never into the book.
