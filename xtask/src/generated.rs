@@ -11,7 +11,6 @@ use std::path::{Path, PathBuf};
 pub struct Generated {
     /// Path relative to the workspace root.
     pub path: PathBuf,
-    /// The full content.
     pub content: String,
     /// The command that writes it.
     pub command: &'static str,

@@ -128,7 +128,7 @@ pub struct Matrix {
     pub targets: Vec<ChatRun>,
     /// Repetitions of the target run.
     pub target_runs: usize,
-    /// Whether to rebuild part 4 at older commits for the chapter's
+    /// Whether to rebuild part 4 at older commits for the chapters'
     /// before-and-afters (`BEFORE_AFTERS`); the quick matrix skips them.
     pub before_after: bool,
 }
