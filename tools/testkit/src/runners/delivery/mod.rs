@@ -132,11 +132,11 @@ async fn gather(
     while let Some(done) = tasks.join_next().await {
         early.push(done.context("a client task panicked")??);
     }
-    let mut failures: Vec<String> = early.into_iter().filter_map(|(_, r)| r.err()).collect();
-    failures.sort();
-    Ok(failures)
+    Ok(failures(early.into_iter().map(|(_, seen)| seen).collect()))
 }
 
+/// Records that every one of `clients` got all `messages`, or, with the
+/// first of the `failures` as a figure, that some did not.
 fn record_delivery(run: &mut Run, failures: &[String], clients: usize, messages: usize) {
     match failures.first() {
         None => {
@@ -157,6 +157,7 @@ fn record_delivery(run: &mut Run, failures: &[String], clients: usize, messages:
     }
 }
 
+/// Waits until the gate opens; `Err` if it was abandoned instead.
 async fn wait_gate(gate: &mut watch::Receiver<Gate>) -> Result<(), String> {
     match gate.wait_for(|g| *g != Gate::Closed).await.map(|g| *g) {
         Ok(Gate::Open) => Ok(()),
