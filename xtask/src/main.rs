@@ -137,6 +137,9 @@ fn run(cli: Cli) -> Result<()> {
              here: xtask renders them on Linux only"
         );
     }
+    if let Command::Bench { quick: true, .. } = cli.command {
+        xtask::bench::servers::use_debug_builds();
+    }
     let written = match cli.command {
         Command::Pages => write_changed(&root, &pages(&root)?)?,
         Command::Evidence { figures } => {

@@ -225,12 +225,13 @@ pub fn before_after_page(
         return String::new();
     };
     let runs = compare.runs;
+    let builds = super::servers::builds();
     let mut out = format!("{GENERATED}\n\n");
     match compare.load {
         Load::Chat(chat) => {
             let _ = write!(
                 out,
-                "**{}**, release builds, {runs} runs with the servers alternated; {header}. \
+                "**{}**, {builds}, {runs} runs with the servers alternated; {header}. \
                  Medians, with min and max across the runs; ratios to {first} are taken within \
                  each run.\n\n\
                  | server | latency p50 ms | p99 ms | server CPU µs per delivery | p50, p99, CPU ratio to {first} |\n\
@@ -255,7 +256,7 @@ pub fn before_after_page(
             let _ = write!(
                 out,
                 "Join storm: **{clients} clients at once**, timed until a line sent after the \
-                 last connection reached every one of them; release builds, {runs} runs with the \
+                 last connection reached every one of them; {builds}, {runs} runs with the \
                  servers alternated; {header}. Ratios to {first} are taken within each run.\n\n\
                  | server | median s | min s | max s | median ratio to {first} |\n\
                  | --- | --- | --- | --- | --- |\n"

@@ -23,9 +23,10 @@ pub fn chat_page(
     header: &str,
     figures: &[(Server, Vec<Value>)],
 ) -> String {
+    let builds = super::servers::builds();
     let mut out = format!(
         "{GENERATED}\n\n\
-         **{}**, release builds, {runs} runs with the servers alternated; {header}. Medians, with \
+         **{}**, {builds}, {runs} runs with the servers alternated; {header}. Medians, with \
          min and max across the runs; ratios to part 2 are taken within each run.\n\n\
          | server | latency p50 ms | p99 ms | lines sent/s | deliveries/s | server CPU µs per delivery | server memory MiB | missing | p50, p99, CPU ratio to part2 |\n\
          | --- | --- | --- | --- | --- | --- | --- | --- | --- |\n",
@@ -71,9 +72,10 @@ pub fn connections_page(
     idle: &[(Server, Vec<Value>)],
     storm: &[(Server, Vec<Value>)],
 ) -> String {
+    let builds = super::servers::builds();
     let mut out = format!(
         "{GENERATED}\n\n\
-         Connections, release builds, {} runs with the servers alternated; {header}. Memory per \
+         Connections, {builds}, {} runs with the servers alternated; {header}. Memory per \
          idle connection with {} clients; a join storm of {} clients connecting at once, timed \
          until a line sent after the last connection reached all of them.\n\n\
          | server | KiB per idle connection | join storm s | join storm ratio to part2 |\n\

@@ -1,11 +1,36 @@
-//! The servers the bench measures, and building them in release mode:
-//! today's, and a checkpoint as it was at an older commit.
+//! The servers the bench measures, and building them: in release mode, or
+//! in debug mode for a `--quick` run; today's, and a checkpoint as it was at
+//! an older commit.
 
 use anyhow::{Context, Result, bail};
 use scenarios::Checkpoint;
 use std::ops::RangeInclusive;
 use std::path::{Path, PathBuf};
 use std::process::Command;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+/// Set once by `--quick`: the run only proves that the bench works end to
+/// end, so it reuses the debug builds `cargo test` left rather than
+/// spending minutes on release builds whose figures nobody reads.
+static DEBUG_BUILDS: AtomicBool = AtomicBool::new(false);
+
+/// Makes every later build and binary path of this process a debug one.
+pub fn use_debug_builds() {
+    DEBUG_BUILDS.store(true, Ordering::Relaxed);
+}
+
+fn debug_builds() -> bool {
+    DEBUG_BUILDS.load(Ordering::Relaxed)
+}
+
+/// How the pages name the builds they measured.
+pub fn builds() -> &'static str {
+    if debug_builds() {
+        "debug builds (a --quick run: it proves the bench runs, its figures mean nothing)"
+    } else {
+        "release builds"
+    }
+}
 
 /// A server the bench measures.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -52,7 +77,7 @@ impl Server {
         }
     }
 
-    /// Its release binary, once [`build_servers`] has built it.
+    /// Its binary, once [`build_servers`] has built it.
     pub fn bin(&self) -> PathBuf {
         release(self.package)
     }
@@ -74,23 +99,30 @@ pub fn exe(name: &str) -> String {
     format!("{name}{}", std::env::consts::EXE_SUFFIX)
 }
 
-/// Where cargo puts the release binary of `package`.
+/// Where cargo puts the binary of `package`: the release one, or the debug
+/// one after [`use_debug_builds`].
 pub fn release(package: &str) -> PathBuf {
-    scenarios::target_dir().join("release").join(exe(package))
+    let profile = if debug_builds() { "debug" } else { "release" };
+    scenarios::target_dir().join(profile).join(exe(package))
 }
 
-/// `cargo build --release --quiet` of `packages` in `root`.
+/// `cargo build --release --quiet` of `packages` in `root` (without
+/// `--release` after [`use_debug_builds`]).
 fn build_release(root: &Path, packages: &[&str]) -> Result<()> {
-    let mut build = Command::new(env!("CARGO"));
-    build
-        .current_dir(root)
-        .args(["build", "--release", "--quiet"]);
-    for package in packages {
-        build.args(["-p", package]);
+    let mut args = vec!["build", "--quiet"];
+    if !debug_builds() {
+        args.push("--release");
     }
-    let status = build.status().context("running cargo build --release")?;
+    for package in packages {
+        args.extend(["-p", package]);
+    }
+    let status = Command::new(env!("CARGO"))
+        .current_dir(root)
+        .args(&args)
+        .status()
+        .context("running cargo build")?;
     if !status.success() {
-        bail!("cargo build --release -p {} failed", packages.join(" -p "));
+        bail!("cargo {} failed", args.join(" "));
     }
     Ok(())
 }
