@@ -6,6 +6,7 @@
 use std::time::Duration;
 use testkit::Server;
 use testkit::browser::{Browser, Page, js_string};
+use testkit::chat_page::ChatPage;
 
 const BINARY: &str = env!("CARGO_BIN_EXE_part4-hardening");
 const WAIT: Duration = Duration::from_secs(10);
@@ -23,45 +24,6 @@ fn main() {
             ),
         ],
         false,
-    )
-}
-
-/// Types `uid` into the page and connects, then waits for the status line.
-async fn connect(page: &Page, uid: u32) {
-    // A new tab starts on about:blank; wait for our page's form, not any page.
-    page.wait_until("document.getElementById('connect') !== null", WAIT)
-        .await
-        .expect("the page loads");
-    page.eval(&format!(
-        "document.getElementById('uid').value = '{uid}';
-         document.getElementById('connect').click();"
-    ))
-    .await
-    .expect("clicking connect");
-    page.wait_until(
-        &format!("document.getElementById('status').textContent.includes('connected as {uid}')"),
-        WAIT,
-    )
-    .await
-    .expect("the status says connected");
-}
-
-/// Sends `text` through the page's form.
-async fn say(page: &Page, text: &str) {
-    let literal = js_string(text);
-    page.eval(&format!(
-        "document.getElementById('message').value = {literal};
-         document.getElementById('send').click();"
-    ))
-    .await
-    .expect("sending a message");
-}
-
-/// A JavaScript expression: whether some `#log` item's text is exactly `line`.
-fn log_has(line: &str) -> String {
-    format!(
-        "[...document.querySelectorAll('#log li')].some(li => li.textContent === {})",
-        js_string(line)
     )
 }
 
@@ -101,7 +63,8 @@ fn a_page_from_another_site_cannot_join() {
             .open(&format!("http://{}/", elsewhere.addr()))
             .await
             .expect("the other site's page opens");
-        page.wait_until("document.getElementById('connect') !== null", WAIT)
+        ChatPage::new(&page, WAIT)
+            .loaded()
             .await
             .expect("the page loads");
         // The same page may open its own server's chat: the check is the origin.
@@ -120,30 +83,31 @@ fn two_tabs_chat_through_the_page() {
         let server = Server::start(BINARY).await.expect("part4 starts");
         let browser = Browser::launch().await.expect("the browser starts");
         let page_url = format!("http://{}/", server.addr());
-        let one = browser.open(&page_url).await.expect("tab 1 opens");
-        let two = browser.open(&page_url).await.expect("tab 2 opens");
+        let tab1 = browser.open(&page_url).await.expect("tab 1 opens");
+        let tab2 = browser.open(&page_url).await.expect("tab 2 opens");
+        let (one, two) = (ChatPage::new(&tab1, WAIT), ChatPage::new(&tab2, WAIT));
 
-        connect(&one, 1).await;
-        connect(&two, 2).await;
+        one.connect(1).await.expect("tab 1 connects");
+        two.connect(2).await.expect("tab 2 connects");
         // Joins are announced on a beat, so users 1 and 2 may come in one notice.
-        let joined = "[...document.querySelectorAll('#log li')].some(li => \
-                      ['[server]: user 2 joined', '[server]: users 1 and 2 joined'] \
-                      .includes(li.textContent))";
-        one.wait_until(joined, WAIT)
-            .await
-            .expect("tab 1 sees user 2 join");
+        one.wait_for_line(
+            0,
+            &["[server]: user 2 joined", "[server]: users 1 and 2 joined"],
+        )
+        .await
+        .expect("tab 1 sees user 2 join");
 
-        say(&one, "hello from tab 1").await;
+        one.say("hello from tab 1").await.expect("tab 1 sends");
         for page in [&one, &two] {
-            page.wait_until(&log_has("[UID: 1]: hello from tab 1"), WAIT)
+            page.wait_for_line(0, &["[UID: 1]: hello from tab 1"])
                 .await
                 .expect("both tabs show the message");
         }
 
         // User text is shown as text, never parsed as HTML.
         let markup = "<img src=x onerror=\"document.title='owned'\">";
-        say(&two, markup).await;
-        one.wait_until(&log_has(&format!("[UID: 2]: {markup}")), WAIT)
+        two.say(markup).await.expect("tab 2 sends");
+        one.wait_for_line(0, &[&format!("[UID: 2]: {markup}")])
             .await
             .expect("tab 1 shows the markup as text");
         let injected = one
@@ -153,10 +117,8 @@ fn two_tabs_chat_through_the_page() {
         assert_eq!(injected.as_bool(), Some(false), "user text became markup");
 
         // Leaving shows up in the other tab.
-        one.eval("document.getElementById('connect').click()")
-            .await
-            .expect("clicking disconnect");
-        two.wait_until(&log_has("[server]: user 1 left"), WAIT)
+        one.disconnect().await.expect("tab 1 disconnects");
+        two.wait_for_line(0, &["[server]: user 1 left"])
             .await
             .expect("tab 2 sees user 1 leave");
     });

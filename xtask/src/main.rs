@@ -166,11 +166,7 @@ fn run(cli: Cli) -> Result<()> {
             quick,
             ..
         } => {
-            let out = if quick {
-                root.join("target/bench-quick")
-            } else {
-                root.join("book/src/generated/bench")
-            };
+            let out = bench_out(&root, quick);
             xtask::bench::bench_cluster(&root, &xtask::bench::ClusterMatrix::new(quick), &out)?
         }
         Command::Bench {
@@ -178,25 +174,16 @@ fn run(cli: Cli) -> Result<()> {
             quick,
             ..
         } => {
-            let out = if quick {
-                root.join("target/bench-quick")
-            } else {
-                root.join("book/src/generated/bench")
-            };
+            let out = bench_out(&root, quick);
             xtask::bench::bench_presence(&root, &xtask::bench::PresenceMatrix::new(quick), &out)?
         }
         Command::Bench { quick, target, .. } => {
-            let (matrix, out) = if quick {
-                (
-                    xtask::bench::Matrix::quick(),
-                    root.join("target/bench-quick"),
-                )
+            let matrix = if quick {
+                xtask::bench::Matrix::quick()
             } else {
-                (
-                    xtask::bench::Matrix::full(),
-                    root.join("book/src/generated/bench"),
-                )
+                xtask::bench::Matrix::full()
             };
+            let out = bench_out(&root, quick);
             if target {
                 xtask::bench::bench_target(&root, &matrix, &out)?
             } else {
@@ -234,4 +221,14 @@ fn run(cli: Cli) -> Result<()> {
         println!("wrote {}", path.display());
     }
     Ok(())
+}
+
+/// Where a bench writes its pages: the book's, or for a `--quick` run (whose
+/// figures mean nothing) a folder of its own under `target/`.
+fn bench_out(root: &std::path::Path, quick: bool) -> std::path::PathBuf {
+    if quick {
+        root.join("target/bench-quick")
+    } else {
+        root.join("book/src/generated/bench")
+    }
 }

@@ -9,6 +9,8 @@
 
 #[cfg(feature = "browser")]
 pub mod browser;
+#[cfg(feature = "browser")]
+pub mod chat_page;
 mod client;
 pub mod crowd;
 pub mod platform;
