@@ -40,6 +40,40 @@ const STALL_BOUND: Duration = Duration::from_secs(2);
 const RECONNECT_MIN: Duration = Duration::from_millis(100);
 const RECONNECT_MAX: Duration = Duration::from_secs(5);
 const HEALTHY_AFTER: Duration = Duration::from_secs(10);
+
+// ANCHOR: backoff-waits
+/// Scale-out: the waits between attempts to reach Redis (see
+/// `RECONNECT_MIN`).
+#[derive(Debug)]
+pub(crate) struct Backoff {
+    wait: Duration,
+}
+
+impl Default for Backoff {
+    fn default() -> Self {
+        Backoff {
+            wait: RECONNECT_MIN,
+        }
+    }
+}
+
+impl Backoff {
+    /// A link that had been up for `up_for` was lost: only one that stayed
+    /// healthy long enough earns short waits again.
+    pub(crate) fn lost_after(&mut self, up_for: Duration) {
+        if up_for >= HEALTHY_AFTER {
+            self.wait = RECONNECT_MIN;
+        }
+    }
+
+    /// The wait before the next attempt; the one after it is twice as long.
+    pub(crate) fn next_wait(&mut self) -> Duration {
+        let wait = self.wait;
+        self.wait = (wait * 2).min(RECONNECT_MAX);
+        wait
+    }
+}
+// ANCHOR_END: backoff-waits
 /// Chat lines that may wait for Redis, through an outage too; past that a
 /// line is dropped, and the users on both sides are told. Claims,
 /// departures and heartbeats are never dropped.
@@ -673,7 +707,7 @@ impl RedisLink {
         ws_server_sender: mpsc::Sender<WebSocketCommands>,
     ) {
         use WebSocketCommands::*;
-        let mut wait = RECONNECT_MIN;
+        let mut backoff = Backoff::default();
         loop {
             let up_since = Instant::now();
             let lost = match self.relay(&mut connected, &ws_server_sender).await {
@@ -684,12 +718,9 @@ impl RedisLink {
             if ws_server_sender.send(Link(false)).await.is_err() {
                 return;
             }
-            if up_since.elapsed() >= HEALTHY_AFTER {
-                wait = RECONNECT_MIN;
-            }
+            backoff.lost_after(up_since.elapsed());
             connected = loop {
-                tokio::time::sleep(wait).await;
-                wait = (wait * 2).min(RECONNECT_MAX);
+                tokio::time::sleep(backoff.next_wait()).await;
                 match self.connect().await {
                     Ok(connected) => break connected,
                     Err(err) => log::debug!("Redis still unreachable: {err}"),

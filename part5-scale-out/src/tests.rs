@@ -4,7 +4,7 @@
 
 use super::*;
 use cluster::{
-    CHAT_BACKLOG, Kind, LINES_LOST, LINK_BACK, LINK_LOST, NodeId, Outbox, OutboxReceiver,
+    Backoff, CHAT_BACKLOG, Kind, LINES_LOST, LINK_BACK, LINK_LOST, NodeId, Outbox, OutboxReceiver,
 };
 use guards::{AddressLimit, AddressLimits};
 use std::net::{IpAddr, Ipv4Addr};
@@ -720,4 +720,23 @@ fn lines_lost_on_another_node_are_told_here() {
     server.remote(heartbeat(2));
     let heard = lines(&mut queue);
     assert_eq!(heard.iter().filter(|line| *line == LINES_LOST).count(), 1);
+}
+
+#[test]
+fn reconnecting_waits_longer_each_time_until_a_link_stays_up() {
+    let mut backoff = Backoff::default();
+    let ms = |wait: Duration| wait.as_millis();
+    let mut waits = Vec::new();
+    for _ in 0..8 {
+        // Each link failed a second after it came up, as when Redis refuses
+        // every PUBLISH: no wait starts over.
+        backoff.lost_after(Duration::from_secs(1));
+        waits.push(ms(backoff.next_wait()));
+    }
+    assert_eq!(waits, [100, 200, 400, 800, 1600, 3200, 5000, 5000]);
+    // A link that stayed up for ten seconds earns the short wait again.
+    backoff.lost_after(Duration::from_secs(10));
+    assert_eq!(ms(backoff.next_wait()), 100);
+    // Attempts that fail to connect keep doubling it.
+    assert_eq!(ms(backoff.next_wait()), 200);
 }

@@ -14,15 +14,12 @@ use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::time::{Duration, Instant, SystemTime};
 use testkit::platform::process_cpu;
 use testkit::scenarios::figures as key;
-use testkit::{Client, Event, RedisServer, Server};
+use testkit::{CHANNEL, Client, Event, RedisServer, Server, resp_command};
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::net::TcpStream;
 use tokio::sync::watch;
 use tokio::task::JoinSet;
 
-/// The channel part 5's nodes publish on and listen to (`CHANNEL` in
-/// part5-scale-out/src/cluster.rs; loadgen cannot import from a binary).
-const CHANNEL: &str = "rust-websocket-tutorial:chat";
 /// The first uid of the first fake node's users: far above the readers
 /// (from 1), the sender (1,000,000) and the probers (2,000,000), because a
 /// fake user with a real user's uid would close that user's connection.
@@ -292,17 +289,9 @@ fn heartbeat(node: u64, seq: u64, users: &str) -> String {
     format!("{node:x} heartbeat {seq} 0 1 {users}")
 }
 
-/// `PUBLISH CHANNEL payload` in RESP, as an array of bulk strings.
+/// `PUBLISH CHANNEL payload` in RESP.
 fn publish_command(payload: &str) -> Vec<u8> {
-    let mut command = format!(
-        "*3\r\n$7\r\nPUBLISH\r\n${}\r\n{CHANNEL}\r\n${}\r\n",
-        CHANNEL.len(),
-        payload.len()
-    )
-    .into_bytes();
-    command.extend_from_slice(payload.as_bytes());
-    command.extend_from_slice(b"\r\n");
-    command
+    resp_command(&["PUBLISH", CHANNEL, payload])
 }
 
 /// Publishes `payload` and returns how many subscribers Redis delivered it

@@ -509,6 +509,12 @@ catalogue! {
         title ("Redis is killed; uid 7 connects to node 1, then to node 2; Redis starts again: \
                 within {RESUME_SECS} s the older connection is closed with 1008 and a reason, and \
                 the newer one chats across nodes");
+    /// A claim published while another node is away.
+    ClusterMissedClaim = "cluster-missed-claim", deadline 60 s, setup (PROXIED_PAIR),
+        title ("node 1 is cut off from Redis; uid 7 connects to node 1, then to node 2, whose \
+                claim node 1 cannot hear; node 1 connects again: within {RESUME_SECS} s the \
+                older connection is closed with 1008 and a reason, and the newer one chats \
+                across nodes");
     /// A node's subscription hears nothing, its socket open.
     ClusterDeafSubscription = "cluster-deaf-subscription", deadline 90 s, setup (PROXIED_PAIR),
         title ("node 1's subscription stops hearing (a proxy drops what Redis sends on it; the \

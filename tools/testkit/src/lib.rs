@@ -23,7 +23,10 @@ mod server;
 pub use client::{Client, Connection, Event};
 pub use proxy::{ConnectionFaults, Direction, FaultProxy};
 pub use raw::{Dropped, RawClient, ReadBack, opcode};
-pub use redis::{REQUIRE_REDIS, RedisServer, redis_available, redis_required};
+pub use redis::{
+    CHANNEL, REQUIRE_REDIS, RedisServer, Subscription, redis_available, redis_required,
+    resp_command,
+};
 pub use runners::{Outcome, run, run_at};
 pub use scenarios;
 pub use server::{HttpAnswer, NOT_STARTED, Server};

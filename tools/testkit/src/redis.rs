@@ -19,6 +19,21 @@ const START_TIMEOUT: Duration = Duration::from_secs(10);
 /// instead of skipping them (CI installs it and sets this).
 pub const REQUIRE_REDIS: &str = "REQUIRE_REDIS";
 
+/// The channel part 5's nodes publish on and listen to (`CHANNEL` in its
+/// `cluster.rs`).
+pub const CHANNEL: &str = "rust-websocket-tutorial:chat";
+
+/// A command in RESP, as redis-cli sends one: an array of bulk strings.
+pub fn resp_command(words: &[&str]) -> Vec<u8> {
+    let mut command = format!("*{}\r\n", words.len()).into_bytes();
+    for word in words {
+        command.extend_from_slice(format!("${}\r\n", word.len()).as_bytes());
+        command.extend_from_slice(word.as_bytes());
+        command.extend_from_slice(b"\r\n");
+    }
+    command
+}
+
 /// Whether `redis-server` can be run here.
 pub fn redis_available() -> bool {
     std::process::Command::new(PROGRAM)
@@ -80,23 +95,18 @@ impl RedisServer {
     }
 
     /// Sends one command, such as `ACL SETUSER default -publish`, and
-    /// returns the first line of the answer; an error answer is an error.
+    /// returns its answer: a status line, or the text of a bulk string (what
+    /// `INFO` answers); an error answer is an error. Each call opens a
+    /// connection of its own.
     pub async fn command(&self, words: &[&str]) -> Result<String> {
-        // RESP, as redis-cli sends it: an array of bulk strings.
-        let mut request = format!("*{}\r\n", words.len());
-        for word in words {
-            request.push_str(&format!("${}\r\n{word}\r\n", word.len()));
-        }
         let ask = async {
             let mut stream = TcpStream::connect(self.addr()).await?;
-            stream.write_all(request.as_bytes()).await?;
-            let mut answer = Vec::new();
-            let mut byte = [0u8; 1];
-            while !answer.ends_with(b"\r\n") {
-                stream.read_exact(&mut byte).await?;
-                answer.push(byte[0]);
+            stream.write_all(&resp_command(words)).await?;
+            let first = read_line(&mut stream).await?;
+            match first.strip_prefix('$') {
+                Some(_) => read_bulk(&mut stream, &first).await,
+                None => Ok(first),
             }
-            Ok::<String, std::io::Error>(String::from_utf8_lossy(&answer).trim_end().to_string())
         };
         let answer = tokio::time::timeout(Duration::from_secs(5), ask)
             .await
@@ -106,6 +116,37 @@ impl RedisServer {
             bail!("redis-server refused {words:?}: {answer}");
         }
         Ok(answer)
+    }
+
+    /// Subscribes to `channel` on a connection of its own, and waits until
+    /// Redis has confirmed it: every message published from then on reaches
+    /// [`Subscription::next_message`].
+    pub async fn subscribe(&self, channel: &str) -> Result<Subscription> {
+        let subscribe = async {
+            let mut stream = TcpStream::connect(self.addr()).await?;
+            stream
+                .write_all(&resp_command(&["SUBSCRIBE", channel]))
+                .await?;
+            // The confirmation: ["subscribe", channel, 1].
+            let _ = read_array(&mut stream).await?;
+            Ok::<TcpStream, std::io::Error>(stream)
+        };
+        let stream = tokio::time::timeout(Duration::from_secs(5), subscribe)
+            .await
+            .context("redis-server did not confirm a SUBSCRIBE within 5 s")?
+            .with_context(|| format!("subscribing to {channel}"))?;
+        Ok(Subscription { stream })
+    }
+
+    /// How many connections the server has accepted since it started, this
+    /// question's own included (`total_connections_received` of `INFO`).
+    pub async fn connections_received(&self) -> Result<u64> {
+        let stats = self.command(&["INFO", "stats"]).await?;
+        stats
+            .lines()
+            .find_map(|line| line.strip_prefix("total_connections_received:"))
+            .and_then(|count| count.trim().parse().ok())
+            .with_context(|| format!("no total_connections_received in INFO stats: {stats:?}"))
     }
 
     /// Kills the server (SIGKILL, no goodbye) and waits until it is gone.
@@ -183,4 +224,68 @@ impl RedisServer {
             Ok(Ok(true))
         )
     }
+}
+
+/// One line of a RESP answer, without its CRLF.
+async fn read_line(stream: &mut TcpStream) -> std::io::Result<String> {
+    let mut line = Vec::new();
+    let mut byte = [0u8; 1];
+    while !line.ends_with(b"\r\n") {
+        stream.read_exact(&mut byte).await?;
+        line.push(byte[0]);
+    }
+    line.truncate(line.len() - 2);
+    Ok(String::from_utf8_lossy(&line).into_owned())
+}
+
+/// A connection subscribed to one channel.
+pub struct Subscription {
+    stream: TcpStream,
+}
+
+impl Subscription {
+    /// The payload of the next message published on the channel, or `None`
+    /// if none comes within `within`.
+    pub async fn next_message(&mut self, within: Duration) -> Result<Option<String>> {
+        match tokio::time::timeout(within, read_array(&mut self.stream)).await {
+            Err(_) => Ok(None),
+            Ok(message) => {
+                // ["message", channel, payload]
+                let mut parts = message.context("reading a message from redis-server")?;
+                parts
+                    .pop()
+                    .map(Some)
+                    .context("redis-server sent an empty message")
+            }
+        }
+    }
+}
+
+/// An array of bulk strings or integers, such as a pub/sub message.
+async fn read_array(stream: &mut TcpStream) -> std::io::Result<Vec<String>> {
+    let head = read_line(stream).await?;
+    let count = head
+        .strip_prefix('*')
+        .and_then(|n| n.parse::<usize>().ok())
+        .ok_or_else(|| std::io::Error::other(format!("expected an array, got {head:?}")))?;
+    let mut items = Vec::with_capacity(count);
+    for _ in 0..count {
+        let line = read_line(stream).await?;
+        items.push(match line.strip_prefix('$') {
+            Some(_) => read_bulk(stream, &line).await?,
+            None => line,
+        });
+    }
+    Ok(items)
+}
+
+/// The body of a bulk string whose `$<length>` line was `head`.
+async fn read_bulk(stream: &mut TcpStream, head: &str) -> std::io::Result<String> {
+    let length: usize = head[1..]
+        .parse()
+        .map_err(|_| std::io::Error::other(format!("a bad bulk length: {head:?}")))?;
+    let mut body = vec![0u8; length + 2];
+    stream.read_exact(&mut body).await?;
+    body.truncate(length);
+    Ok(String::from_utf8_lossy(&body).into_owned())
 }

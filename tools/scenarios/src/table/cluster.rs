@@ -77,6 +77,11 @@ pub(super) fn cluster_outage_same_uid() -> Row {
     ]))
 }
 
+/// Settled by node 2's heartbeats, the claim itself lost: the same facts.
+pub(super) fn cluster_missed_claim() -> Row {
+    cluster_outage_same_uid()
+}
+
 pub(super) fn cluster_deaf_subscription() -> Row {
     nodes(Expect::Works(list![
         Fact::saw("user 1 on node 1", Seen::text(LINK_LOST)),

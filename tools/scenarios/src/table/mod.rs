@@ -217,6 +217,7 @@ pub fn row(scenario: Scenario) -> Row {
         Scenario::ClusterRollingRestart => cluster::cluster_rolling_restart(),
         Scenario::ClusterRedisRestart => cluster::cluster_redis_restart(),
         Scenario::ClusterOutageSameUid => cluster::cluster_outage_same_uid(),
+        Scenario::ClusterMissedClaim => cluster::cluster_missed_claim(),
         Scenario::ClusterDeafSubscription => cluster::cluster_deaf_subscription(),
         Scenario::ClusterRedisStall => cluster::cluster_redis_stall(),
         Scenario::ClusterPublishRefused => cluster::cluster_publish_refused(),

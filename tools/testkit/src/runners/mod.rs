@@ -503,6 +503,9 @@ async fn dispatch(
         Scenario::ClusterOutageSameUid => {
             cluster::outage_same_uid(&mut run, cluster_of(&mut nodes)?).await
         }
+        Scenario::ClusterMissedClaim => {
+            cluster::missed_claim(&mut run, cluster_of(&mut nodes)?).await
+        }
         Scenario::ClusterDeafSubscription => {
             cluster::deaf_subscription(&mut run, cluster_of(&mut nodes)?).await
         }

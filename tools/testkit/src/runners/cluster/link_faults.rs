@@ -2,10 +2,11 @@
 //! restarted, deaf, stalled, refusing to publish, or slow.
 
 use super::{Nodes, SETTLE, expect_text, full_notice, next_notice_about, read_lines};
-use crate::client::Event;
+use crate::client::{Client, Event};
 use crate::proxy::Direction;
+use crate::redis::CHANNEL;
 use crate::runners::{Listener, REPLY, Run};
-use anyhow::{Context, Result};
+use anyhow::{Context, Result, bail};
 use scenarios::params::*;
 use scenarios::{Fact, Seen, close};
 use std::time::Duration;
@@ -149,6 +150,49 @@ pub(in crate::runners) async fn outage_same_uid(run: &mut Run, nodes: &mut Nodes
     let mut newer = run.join_at(&url_2, "7").await?;
     run.step("Redis starts again");
     nodes.redis.start_again().await?;
+    newer_wins(run, &mut older, &mut newer, &mut two).await
+}
+
+/// A claim made while a node is cut off from Redis never reaches it:
+/// pub/sub keeps nothing for a subscriber that is away. Node 2's
+/// heartbeats, which list its users and since when, settle the uid anyway.
+pub(in crate::runners) async fn missed_claim(run: &mut Run, nodes: &mut Nodes) -> Result<()> {
+    let (url_1, url_2) = (nodes.url(run, 1)?, nodes.url(run, 2)?);
+    let mut two = run.join_at(&url_1, "2").await?;
+    run.step("node 1 is cut off from Redis, and cannot connect again");
+    let proxy = nodes.proxy.as_ref().context("node 1 has no proxy")?;
+    proxy.refuse(true);
+    proxy.cut();
+    let _ = full_notice(&mut two, LINK_LOST, REPLY).await;
+    run.step("uid 7 connects to node 1, then to node 2");
+    let mut channel = nodes.redis.subscribe(CHANNEL).await?;
+    let mut older = run.join_at(&url_1, "7").await?;
+    let mut newer = run.join_at(&url_2, "7").await?;
+    run.step("node 2's claim of uid 7 goes out while node 1 cannot hear it");
+    let until = tokio::time::Instant::now() + REPLY;
+    loop {
+        let left = until.saturating_duration_since(tokio::time::Instant::now());
+        match channel.next_message(left).await? {
+            // What part 5's `Envelope::encode` writes for a claim.
+            Some(envelope) if envelope.contains(" claim 7 ") => break,
+            Some(_) => continue,
+            None => bail!("node 2 published no claim of uid 7 within {REPLY:?}"),
+        }
+    }
+    run.step("node 1 may connect again");
+    proxy.refuse(false);
+    newer_wins(run, &mut older, &mut newer, &mut two).await
+}
+
+/// The end of both scenarios of one uid on two nodes: the older connection
+/// (on node 1) is closed as replaced, and the newer one's lines reach user
+/// 2 on node 1.
+async fn newer_wins(
+    run: &mut Run,
+    older: &mut Client,
+    newer: &mut Client,
+    two: &mut Client,
+) -> Result<()> {
     let resume = Duration::from_secs(RESUME_SECS);
     run.step("the older connection waits to be closed");
     let closed = older.next_non_text(resume).await.seen();
@@ -161,7 +205,7 @@ pub(in crate::runners) async fn outage_same_uid(run: &mut Run, nodes: &mut Nodes
     );
     run.saw("the older connection of uid 7, on node 1", closed, ok);
     run.step("the newer connection chats across nodes");
-    // Its line reaches node 1 once node 2's link is back: sent until then.
+    // Its line reaches node 1 once both nodes' links are back: sent until then.
     let line = "[UID: 7]: the newer connection";
     let started = tokio::time::Instant::now();
     let seen = loop {
@@ -310,6 +354,7 @@ pub(in crate::runners) async fn publish_refused(run: &mut Run, nodes: &mut Nodes
     let _ = next_notice_about(&mut one, "2 joined", SETTLE).await;
     let _ = next_notice_about(&mut two, "joined", SETTLE).await;
     run.step("Redis refuses PUBLISH");
+    let connections_before = nodes.redis.connections_received().await?;
     nodes
         .redis
         .command(&["ACL", "SETUSER", "default", "-publish"])
@@ -325,6 +370,16 @@ pub(in crate::runners) async fn publish_refused(run: &mut Run, nodes: &mut Nodes
             _ => break,
         }
     }
+    // The nodes' reconnections, without the two questions asked here (the
+    // ACL change and this count).
+    let reconnections = nodes
+        .redis
+        .connections_received()
+        .await?
+        .saturating_sub(connections_before + 2);
+    run.figure(format!(
+        "the nodes opened {reconnections} connections to Redis in the {REFUSED_SECS} s PUBLISH was refused"
+    ));
     run.step("PUBLISH works again");
     nodes
         .redis

@@ -15,7 +15,7 @@ mod node_faults;
 
 pub(super) use chat::{broadcast, presence, same_uid};
 pub(super) use link_faults::{
-    deaf_subscription, outage_same_uid, publish_refused, redis_restart, redis_stall,
+    deaf_subscription, missed_claim, outage_same_uid, publish_refused, redis_restart, redis_stall,
     redis_unreachable, slow_link,
 };
 pub(super) use node_faults::{node_killed, node_paused, rolling_restart};
