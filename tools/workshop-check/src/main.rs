@@ -44,7 +44,8 @@ struct Args {
     /// Run only this scenario (repeat for more); see --list.
     #[arg(long, value_name = "SCENARIO")]
     only: Vec<String>,
-    /// Scenarios run at once [default: the number of CPU cores].
+    /// Scenarios run at once [default: 8, or the number of CPU cores if
+    /// more; scenarios mostly wait, so more of them than cores is faster].
     #[arg(long, value_name = "N", default_value_t = default_jobs())]
     jobs: usize,
     /// List the scenarios and the exercise each belongs to, then exit.
@@ -57,7 +58,8 @@ struct Args {
 }
 
 fn default_jobs() -> usize {
-    std::thread::available_parallelism().map_or(1, |n| n.get())
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    cores.max(testkit::SCENARIOS_AT_ONCE)
 }
 
 /// Where the scenarios run.

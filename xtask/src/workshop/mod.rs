@@ -237,16 +237,10 @@ pub fn differences(
         .collect()
 }
 
-/// Scenarios run at once while verifying. They spend most of their time
-/// waiting (for a deadline, a heartbeat, a close), not computing, so more of
-/// them than cores finish sooner: on 2 cores one stage took 45 s with 2 at
-/// once, 23 s with 4 and 17 s with 8, with the same verdicts.
-const VERIFY_JOBS: &str = "8";
-
 /// Runs the checker on `binary` and reads its verdicts.
 fn check(checker: &Path, binary: &Path) -> Result<BTreeMap<String, String>> {
     let output = Command::new(checker)
-        .args(["--json", "--jobs", VERIFY_JOBS])
+        .arg("--json")
         .arg("--bin")
         .arg(binary)
         .output()
