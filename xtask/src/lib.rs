@@ -10,8 +10,9 @@
 //! One module per job: [`generated`] (what is written and what is stale),
 //! [`diffs`], [`matrix`] (and the close codes and README summary),
 //! [`diagrams`], [`evidence`], [`includes`] (mdBook's include rules),
-//! [`course`] (captions, chapters, `Run it`) and [`links`]; `bench` and
-//! `workshop` are chores of their own.
+//! [`course`] (captions, chapters, `Run it`) and [`links`]; `bench`,
+//! `workshop` and `steps` are chores of their own, the last two built on
+//! [`stages`].
 
 pub mod bench;
 pub mod course;
@@ -22,6 +23,8 @@ pub mod generated;
 pub mod includes;
 pub mod links;
 pub mod matrix;
+pub mod stages;
+pub mod steps;
 pub mod workshop;
 
 pub use course::{

@@ -69,6 +69,21 @@ enum Command {
         #[command(subcommand)]
         action: WorkshopAction,
     },
+    /// Part 4 in steps: write the code as of step 4.N (part 3 with steps 1
+    /// to N applied) into target/steps/4.N/ and say how to run and check
+    /// it, or print that step's diff.
+    Step {
+        /// Which step: 4.N, or N.
+        step: String,
+        /// Print the step's patch instead.
+        #[arg(long)]
+        diff: bool,
+    },
+    /// Part 4's steps: check them all.
+    Steps {
+        #[command(subcommand)]
+        action: StepsAction,
+    },
     /// Write one archive for a room without a network: the repository,
     /// every dependency's source with the configuration that uses it, and
     /// the built book (needs git, tar and mdbook).
@@ -93,6 +108,14 @@ enum WorkshopAction {
     /// Apply the solutions one by one to a scratch copy and check that each
     /// turns exactly its exercise's scenarios from defect to works and
     /// breaks nothing (several minutes; CI runs it).
+    Verify,
+}
+
+#[derive(Subcommand)]
+enum StepsAction {
+    /// Build every stage from part 3 to part 4 and check that each step
+    /// turns exactly the scenarios it names from defect to works and breaks
+    /// nothing (several minutes; CI runs it).
     Verify,
 }
 
@@ -189,6 +212,24 @@ fn run(cli: Cli) -> Result<()> {
             } else {
                 xtask::bench::bench(&root, &matrix, &out)?
             }
+        }
+        Command::Step { step, diff } => {
+            let number = xtask::steps::parse_step(&step)?;
+            if diff {
+                let patch = &xtask::steps::patches(&root)[number - 1];
+                let text = std::fs::read_to_string(patch)
+                    .with_context(|| format!("reading {}", patch.display()))?;
+                print!("{text}");
+            } else {
+                print!("{}", xtask::steps::write_stage(&root, number)?);
+            }
+            return Ok(());
+        }
+        Command::Steps {
+            action: StepsAction::Verify,
+        } => {
+            xtask::steps::verify(&root)?;
+            return Ok(());
         }
         Command::Workshop { action } => {
             workshop(&root, action)?;

@@ -16,6 +16,7 @@ mod checkpoint;
 pub mod exercises;
 mod facts;
 pub mod figures;
+pub mod steps;
 mod table;
 mod transcript;
 

@@ -13,6 +13,8 @@ use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+use crate::stages::{Scratch, Stage};
+
 mod bundle;
 mod page;
 
@@ -114,30 +116,6 @@ pub fn patches(root: &Path) -> Vec<PathBuf> {
         .collect()
 }
 
-/// Applies `patch` with `git apply` in `dir`, whose `workshop/` it changes.
-/// The ceiling keeps git from looking above `dir` for a repository (a
-/// scratch copy under `target/` is inside the clone's work tree, whose root
-/// would otherwise be where the patch's paths start).
-fn apply(dir: &Path, patch: &Path) -> Result<()> {
-    let ceiling = dir.parent().unwrap_or(dir);
-    let output = Command::new("git")
-        .current_dir(dir)
-        .env("GIT_CEILING_DIRECTORIES", ceiling)
-        .args(["apply", "--whitespace=nowarn"])
-        .arg(patch)
-        .output()
-        .context("running git apply (the solutions need git on the PATH)")?;
-    if !output.status.success() {
-        bail!(
-            "git apply {} failed in {}:\n{}",
-            patch.display(),
-            dir.display(),
-            String::from_utf8_lossy(&output.stderr)
-        );
-    }
-    Ok(())
-}
-
 /// Resets the workshop crate, then applies solutions 1 to `upto`.
 pub fn solve(root: &Path, upto: usize) -> Result<()> {
     if upto > EXERCISES.len() {
@@ -145,7 +123,7 @@ pub fn solve(root: &Path, upto: usize) -> Result<()> {
     }
     reset(root)?;
     for patch in patches(root).iter().take(upto) {
-        apply(root, patch)?;
+        crate::stages::apply(root, patch)?;
     }
     Ok(())
 }
@@ -167,50 +145,33 @@ pub fn expected_after(done: usize) -> BTreeMap<&'static str, &'static str> {
 
 /// Applies the solutions one by one to a scratch copy of the workshop crate
 /// and checks, after each, that exactly its scenarios turned from defect to
-/// works and nothing that worked broke. Prints progress; fails at the first
+/// works and nothing that worked broke. Prints progress; fails naming every
 /// solution that does not do what its exercise says.
 pub fn verify(root: &Path) -> Result<()> {
-    let target = scenarios::target_dir();
-    cargo(root, &["build", "--quiet", "-p", "workshop-check"], &[])?;
-    let checker = target
-        .join("debug")
-        .join(format!("workshop-check{}", std::env::consts::EXE_SUFFIX));
-    let scratch = scratch_workspace(root, &target)?;
-    for (index, (exercise, patch)) in EXERCISES.iter().zip(patches(root)).enumerate() {
-        let number = index + 1;
-        println!(
-            "== solution {number}: {}",
-            patch.file_name().unwrap_or_default().to_string_lossy()
-        );
-        apply(&scratch, &patch)?;
-        cargo(
-            &scratch,
-            &["build", "--quiet", "-p", CRATE],
-            &[("CARGO_TARGET_DIR", target.as_os_str())],
-        )
-        .with_context(|| format!("building the workshop crate with solutions 1 to {number}"))?;
-        let binary = target
-            .join("debug")
-            .join(format!("{CRATE}{}", std::env::consts::EXE_SUFFIX));
-        let seen = check(&checker, &binary)?;
-        let wanted = expected_after(number);
-        let wrong = differences(&wanted, &seen);
-        if !wrong.is_empty() {
-            bail!(
-                "with solutions 1 to {number}, exercise {number} ({}) should turn {} to works and \
-                 break nothing, but:\n{}",
-                exercise.title,
-                ids(exercise),
-                wrong.join("\n")
-            );
-        }
-        let verb = if exercise.scenarios.len() == 1 {
-            "works"
-        } else {
-            "work"
-        };
-        println!("   {} now {verb}; nothing else changed", ids(exercise));
-    }
+    let scratch = Scratch::new(root, "workshop-verify", CRATE, ".", &pristine(root)?)?;
+    let stages: Vec<Stage> = EXERCISES
+        .iter()
+        .zip(patches(root))
+        .enumerate()
+        .map(|(index, (exercise, patch))| {
+            let verb = if exercise.scenarios.len() == 1 {
+                "works"
+            } else {
+                "work"
+            };
+            Stage {
+                name: format!(
+                    "solution {}: {}",
+                    index + 1,
+                    patch.file_name().unwrap_or_default().to_string_lossy()
+                ),
+                patch,
+                wanted: expected_after(index + 1),
+                done: format!("{} now {verb}; nothing else changed", ids(exercise)),
+            }
+        })
+        .collect();
+    crate::stages::verify(root, &scratch, &stages)?;
     println!(
         "all {} solutions verified: together they fix every defect of part2 the workshop covers",
         EXERCISES.len()
@@ -221,106 +182,6 @@ pub fn verify(root: &Path) -> Result<()> {
 fn ids(exercise: &Exercise) -> String {
     let ids: Vec<&str> = exercise.scenarios.iter().map(|s| s.id()).collect();
     ids.join(", ")
-}
-
-/// The scenarios whose verdict is not the wanted one, as lines.
-pub fn differences(
-    wanted: &BTreeMap<&'static str, &'static str>,
-    seen: &BTreeMap<String, String>,
-) -> Vec<String> {
-    wanted
-        .iter()
-        .filter_map(|(id, want)| {
-            let got = seen.get(*id).map_or("not run", String::as_str);
-            (got != *want).then(|| format!("  {id}: expected {want}, saw {got}"))
-        })
-        .collect()
-}
-
-/// Runs the checker on `binary` and reads its verdicts.
-fn check(checker: &Path, binary: &Path) -> Result<BTreeMap<String, String>> {
-    let output = Command::new(checker)
-        .arg("--json")
-        .arg("--bin")
-        .arg(binary)
-        .output()
-        .with_context(|| format!("running {}", checker.display()))?;
-    // Exit status 1 only means that some scenario does not work yet.
-    if !matches!(output.status.code(), Some(0 | 1)) {
-        bail!(
-            "{} failed ({}):\n{}",
-            checker.display(),
-            output.status,
-            String::from_utf8_lossy(&output.stderr)
-        );
-    }
-    let json: serde_json::Value = serde_json::from_slice(&output.stdout)
-        .with_context(|| format!("reading the verdicts of {}", checker.display()))?;
-    let object = json
-        .as_object()
-        .context("the verdicts are not a JSON object")?;
-    Ok(object
-        .iter()
-        .map(|(id, verdict)| (id.clone(), verdict.as_str().unwrap_or("?").to_string()))
-        .collect())
-}
-
-/// A workspace of its own under `target/` holding a pristine copy of the
-/// workshop crate, with the repository's lock file and dependency versions,
-/// so that it builds with the same dependencies (and reuses their builds).
-fn scratch_workspace(root: &Path, target: &Path) -> Result<PathBuf> {
-    let scratch = target.join("workshop-verify");
-    if scratch.exists() {
-        fs::remove_dir_all(&scratch).with_context(|| format!("clearing {}", scratch.display()))?;
-    }
-    fs::create_dir_all(scratch.join("workshop/src"))
-        .with_context(|| format!("creating {}", scratch.display()))?;
-    for (path, content) in pristine(root)? {
-        fs::write(scratch.join(&path), content)
-            .with_context(|| format!("writing the scratch {}", path.display()))?;
-    }
-    let manifest = fs::read_to_string(root.join("Cargo.toml")).context("reading Cargo.toml")?;
-    fs::write(scratch.join("Cargo.toml"), scratch_manifest(&manifest)?)
-        .context("writing the scratch Cargo.toml")?;
-    fs::copy(root.join("Cargo.lock"), scratch.join("Cargo.lock"))
-        .context("copying Cargo.lock to the scratch workspace")?;
-    Ok(scratch)
-}
-
-/// The root manifest with `workshop` as its only member, and without the
-/// path dependencies, which do not exist in the scratch workspace.
-pub fn scratch_manifest(manifest: &str) -> Result<String> {
-    let (before, after) = without_list(manifest, "\nmembers = [")?
-        .context("the root Cargo.toml has no members list")?;
-    // The root's default members are not members of the scratch workspace.
-    let after = match without_list(&after, "\ndefault-members = [")? {
-        Some((head, tail)) => format!("{head}{tail}"),
-        None => after,
-    };
-    let kept: Vec<&str> = after
-        .lines()
-        .filter(|line| !line.contains("path = "))
-        .collect();
-    Ok(format!(
-        "{before}\nmembers = [\"{CRATE}\"]{}\n",
-        kept.join("\n")
-    ))
-}
-
-/// `manifest` split around the list that starts with `opening` (a line of
-/// its own, up to its closing `]`), without the list; `None` if it has none.
-fn without_list(manifest: &str, opening: &str) -> Result<Option<(String, String)>> {
-    let Some(start) = manifest.find(opening) else {
-        return Ok(None);
-    };
-    let end = start
-        + manifest[start..]
-            .find(']')
-            .with_context(|| format!("the list `{}` is not closed", opening.trim()))?;
-    Ok(Some((
-        manifest[..start].to_string(),
-        manifest[end + 1..].to_string(),
-    )))
 }
 
 /// Runs cargo with `args` in `dir`, failing with its status.
@@ -340,19 +201,6 @@ pub(crate) fn cargo(dir: &Path, args: &[&str], env: &[(&str, &std::ffi::OsStr)])
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn the_scratch_manifest_keeps_versions_and_drops_paths() {
-        let root = "[workspace]\nresolver = \"3\"\nmembers = [\n    \"part1\",\n    \"xtask\",\n]\n\
-                    default-members = [\n    \"part1\",\n]\n\n\
-                    [workspace.dependencies]\ntokio = \"1\"\nscenarios = { path = \"tools/scenarios\" }\n";
-        let scratch = scratch_manifest(root).expect("a members list");
-        assert!(scratch.contains("members = [\"workshop\"]"), "{scratch}");
-        assert!(scratch.contains("tokio = \"1\""), "{scratch}");
-        assert!(!scratch.contains("path ="), "{scratch}");
-        assert!(!scratch.contains("part1"), "{scratch}");
-        assert!(!scratch.contains("default-members"), "{scratch}");
-    }
 
     #[test]
     fn each_stage_expects_one_more_exercise_to_work() {
@@ -387,18 +235,5 @@ mod tests {
         assert_eq!(first["shutdown"], "defect");
         let all = expected_after(EXERCISES.len());
         assert!(all.values().all(|verdict| *verdict == "works"), "{all:?}");
-    }
-
-    #[test]
-    fn differences_name_what_is_off() {
-        let wanted = BTreeMap::from([("burst", "works"), ("shutdown", "defect")]);
-        let seen = BTreeMap::from([("burst".to_string(), "defect".to_string())]);
-        assert_eq!(
-            differences(&wanted, &seen),
-            [
-                "  burst: expected works, saw defect",
-                "  shutdown: expected defect, saw not run"
-            ]
-        );
     }
 }
