@@ -1,9 +1,13 @@
 //! The guards of checkpoint 4: what a chat server on the internet needs
 //! besides the chat. `main.rs` keeps the blog's shape (a server task, a
 //! session per connection); this module holds what the sessions and the
-//! handler consult: the settings, the origin check, the rate limits (per
-//! user and per client address), the server's clock of its own stalls, and
-//! a way to cut a connection below actix-ws.
+//! handler consult:
+//!
+//! - the rate limits, per user and per client address
+//! - the origin check
+//! - a way to cut a connection below actix-ws
+//! - the server's clock of its own stalls
+//! - the settings, checked before the server starts
 
 use actix_web::dev::Extensions;
 use actix_web::{HttpRequest, http::header};

@@ -28,7 +28,10 @@ pub(crate) fn crate_files(dir: &Path) -> Result<Vec<PathBuf>> {
         for entry in entries {
             let entry = entry.with_context(|| format!("listing {}", absolute.display()))?;
             let name = entry.file_name();
-            if name == "target" || name == "Cargo.lock" {
+            // A crate's `steps/` (part 4's patches) are how it was made, not
+            // part of it.
+            let top_level = relative.as_os_str().is_empty();
+            if name == "target" || name == "Cargo.lock" || (top_level && name == "steps") {
                 continue;
             }
             let path = relative.join(&name);

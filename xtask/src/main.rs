@@ -79,7 +79,7 @@ enum Command {
         #[arg(long)]
         diff: bool,
     },
-    /// Part 4's steps: check them all.
+    /// Part 4's steps: check them all, or change them as a git history.
     Steps {
         #[command(subcommand)]
         action: StepsAction,
@@ -117,6 +117,11 @@ enum StepsAction {
     /// turns exactly the scenarios it names from defect to works and breaks
     /// nothing (several minutes; CI runs it).
     Verify,
+    /// Write part 3 and the steps as a git history in a new folder, one
+    /// commit per step, to change a step there.
+    Unpack { dir: std::path::PathBuf },
+    /// Write the patches and part 4's files back from that history.
+    Pack { dir: std::path::PathBuf },
 }
 
 fn workshop(root: &std::path::Path, action: WorkshopAction) -> Result<()> {
@@ -225,10 +230,12 @@ fn run(cli: Cli) -> Result<()> {
             }
             return Ok(());
         }
-        Command::Steps {
-            action: StepsAction::Verify,
-        } => {
-            xtask::steps::verify(&root)?;
+        Command::Steps { action } => {
+            match action {
+                StepsAction::Verify => xtask::steps::verify(&root)?,
+                StepsAction::Unpack { dir } => print!("{}", xtask::steps::unpack(&root, &dir)?),
+                StepsAction::Pack { dir } => print!("{}", xtask::steps::pack(&root, &dir)?),
+            }
             return Ok(());
         }
         Command::Workshop { action } => {

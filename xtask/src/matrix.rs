@@ -27,10 +27,15 @@ fn cell(expect: Expect) -> String {
 
 /// The pages of `book/src` that explain known defects, each under a heading
 /// with `{#<scenario id>}`: the defects of the blog's code in What breaks, and
-/// the faults a deployment meets in part 4's last section. Each defect has
-/// its section in exactly one of them (`tests/book.rs` checks), and the
-/// matrix links it there.
-pub const DEFECT_PAGES: &[&str] = &["what-breaks.md", "part4-faults.md"];
+/// the faults a deployment meets in the part 4 steps that fix them. Each
+/// defect has its section in exactly one of them (`tests/book.rs` checks),
+/// and the matrix links it there.
+pub const DEFECT_PAGES: &[&str] = &[
+    "what-breaks.md",
+    "part4-input.md",
+    "part4-shutdown.md",
+    "part4-faults.md",
+];
 
 /// For every scenario id, the pages of [`DEFECT_PAGES`] that have a heading
 /// with its `{#id}`, in the order of that list.

@@ -30,31 +30,20 @@ pub fn patches(root: &Path) -> Vec<PathBuf> {
         .collect()
 }
 
-/// Every file of a crate folder (relative path, content), without `target/`
-/// and the steps themselves.
+/// Every file of a crate folder (relative path, content), in path order,
+/// as the checkpoint diffs see it.
 fn crate_files(dir: &Path) -> Result<Vec<(PathBuf, String)>> {
-    let mut files = Vec::new();
-    let mut pending = vec![PathBuf::new()];
-    while let Some(relative) = pending.pop() {
-        let here = dir.join(&relative);
-        let entries = fs::read_dir(&here).with_context(|| format!("listing {}", here.display()))?;
-        for entry in entries {
-            let entry = entry.with_context(|| format!("listing {}", here.display()))?;
-            let path = relative.join(entry.file_name());
-            if path == Path::new("target") || path == Path::new("steps") {
-                continue;
-            }
-            if entry.file_type().is_ok_and(|kind| kind.is_dir()) {
-                pending.push(path);
-            } else {
-                let content = fs::read_to_string(dir.join(&path))
-                    .with_context(|| format!("reading {}", dir.join(&path).display()))?;
-                files.push((path, content));
-            }
-        }
-    }
-    files.sort();
-    Ok(files)
+    let mut paths = crate::generated::crate_files(dir)?;
+    paths.sort();
+    paths
+        .into_iter()
+        .map(|path| {
+            let file = dir.join(&path);
+            let content =
+                fs::read_to_string(&file).with_context(|| format!("reading {}", file.display()))?;
+            Ok((path, content))
+        })
+        .collect()
 }
 
 /// Part 3's crate with steps `1..=upto` applied, in a folder of its own
@@ -111,13 +100,13 @@ pub fn changed_lines(patch: &str) -> usize {
         .count()
 }
 
-/// The scenarios a step is judged by: those of one server (the cluster's
-/// need part 5).
+/// The scenarios a step is judged by: all but the cluster's, which need
+/// part 5.
 pub fn judged_scenarios() -> impl Iterator<Item = Scenario> {
     Scenario::ALL
         .iter()
         .copied()
-        .filter(|scenario| matches!(scenario.setup().shape, Shape::Server))
+        .filter(|scenario| !matches!(scenario.setup().shape, Shape::Cluster { .. }))
 }
 
 /// What every judged scenario should show once steps `1..=done` are
@@ -139,7 +128,8 @@ fn fixes(step: &Step) -> String {
         return "no scenario changed, as intended".to_string();
     }
     let ids: Vec<&str> = step.fixes.iter().map(|s| s.id()).collect();
-    format!("{} now work; nothing else changed", ids.join(", "))
+    let verb = if ids.len() == 1 { "works" } else { "work" };
+    format!("{} now {verb}; nothing else changed", ids.join(", "))
 }
 
 /// Builds every stage in a scratch workspace and checks each with its
@@ -207,7 +197,7 @@ pub fn write_stage(root: &Path, number: usize) -> Result<String> {
     Ok(format!(
         "step 4.{number}: {title} (book/src/{page})\n\
          wrote {dir}/\n\n\
-         run it:\n  CARGO_TARGET_DIR={target} cargo run --manifest-path {dir}/Cargo.toml\n\
+         run it:\n  cargo run --manifest-path {dir}/Cargo.toml --target-dir {target}\n\
          check it, once built:\n  cargo run -p workshop-check -- --bin {binary} {checks}\n\
          read its diff:\n  cargo xtask step 4.{number} --diff\n",
         title = step.title,
@@ -219,6 +209,151 @@ pub fn write_stage(root: &Path, number: usize) -> Result<String> {
         } else {
             checks.join(" ")
         },
+    ))
+}
+
+/// Runs git in `dir` (never above it) and returns what it printed.
+fn git(dir: &Path, args: &[&str]) -> Result<String> {
+    let output = std::process::Command::new("git")
+        .current_dir(dir)
+        .env("GIT_CEILING_DIRECTORIES", dir.parent().unwrap_or(dir))
+        .args(["-c", "core.autocrlf=false", "-c", "core.quotepath=off"])
+        .args(args)
+        .output()
+        .with_context(|| format!("running git {} (the steps need git)", args.join(" ")))?;
+    if !output.status.success() {
+        bail!(
+            "git {} failed in {}:\n{}",
+            args.join(" "),
+            dir.display(),
+            String::from_utf8_lossy(&output.stderr)
+        );
+    }
+    Ok(String::from_utf8_lossy(&output.stdout).into_owned())
+}
+
+fn commit_all(dir: &Path, message: &str) -> Result<()> {
+    git(dir, &["add", "--all"])?;
+    git(
+        dir,
+        &[
+            "-c",
+            "user.name=steps",
+            "-c",
+            "user.email=steps@localhost",
+            "commit",
+            "--quiet",
+            "--allow-empty",
+            "-m",
+            message,
+        ],
+    )?;
+    Ok(())
+}
+
+/// `cargo xtask steps unpack DIR`: the steps as a git history in `DIR`, one
+/// commit for part 3 and one per step, so that a step can be changed with
+/// the tools made for that (`git rebase -i --root`, `git commit --fixup`).
+pub fn unpack(root: &Path, dir: &Path) -> Result<String> {
+    if dir.exists()
+        && fs::read_dir(dir)
+            .map(|mut d| d.next().is_some())
+            .unwrap_or(true)
+    {
+        bail!("{} is not empty: unpack into a new folder", dir.display());
+    }
+    fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    git(dir, &["init", "--quiet"])?;
+    for (path, content) in crate_files(&root.join(FROM.package()))? {
+        let to = dir.join(&path);
+        if let Some(parent) = to.parent() {
+            fs::create_dir_all(parent).with_context(|| format!("creating {}", parent.display()))?;
+        }
+        fs::write(&to, content).with_context(|| format!("writing {}", to.display()))?;
+    }
+    commit_all(dir, "part 3")?;
+    for (index, (step, patch)) in STEPS.iter().zip(patches(root)).enumerate() {
+        crate::stages::apply(dir, &patch)?;
+        commit_all(
+            dir,
+            &format!("step 4.{}: {}\n\n{}", index + 1, step.title, step.slug),
+        )?;
+    }
+    Ok(format!(
+        "wrote part 3 and steps 4.1 to 4.{last} as {count} commits in {dir}\n\
+         change a step with `git rebase -i --root` there, then write the patches and part 4 \
+         back with\n  cargo xtask steps pack {dir}\n",
+        last = STEPS.len(),
+        count = STEPS.len() + 1,
+        dir = dir.display(),
+    ))
+}
+
+/// `cargo xtask steps pack DIR`: the patches again from the history that
+/// `unpack` made (and someone changed), and part 4's files from its last
+/// commit. The number of steps and their order stay `STEPS`'s; a step added
+/// or removed is a change to `scenarios::steps` too.
+pub fn pack(root: &Path, dir: &Path) -> Result<String> {
+    let commits: Vec<String> = git(dir, &["rev-list", "--reverse", "--first-parent", "HEAD"])?
+        .lines()
+        .map(str::to_string)
+        .collect();
+    if commits.len() != STEPS.len() + 1 {
+        bail!(
+            "{} has {} commits; it should have {}: part 3, then one per step of \
+             scenarios::steps::STEPS",
+            dir.display(),
+            commits.len(),
+            STEPS.len() + 1
+        );
+    }
+    let part3 = git(dir, &["ls-tree", "-r", "--name-only", &commits[0]])?;
+    let wanted: Vec<String> = crate_files(&root.join(FROM.package()))?
+        .into_iter()
+        .map(|(path, _)| path.to_string_lossy().replace('\\', "/"))
+        .collect();
+    if part3.lines().collect::<Vec<_>>() != wanted.iter().map(String::as_str).collect::<Vec<_>>() {
+        bail!(
+            "the first commit of {} is not part 3's files",
+            dir.display()
+        );
+    }
+    for (index, patch) in patches(root).iter().enumerate() {
+        let diff = git(
+            dir,
+            &[
+                "diff",
+                "--no-color",
+                "--no-ext-diff",
+                "--no-renames",
+                &commits[index],
+                &commits[index + 1],
+            ],
+        )?;
+        fs::write(patch, diff).with_context(|| format!("writing {}", patch.display()))?;
+    }
+    let last = &commits[STEPS.len()];
+    let to = root.join(TO.package());
+    for path in git(dir, &["ls-tree", "-r", "--name-only", last])?.lines() {
+        let content = git(dir, &["show", &format!("{last}:{path}")])?;
+        let file = to.join(path);
+        if let Some(parent) = file.parent() {
+            fs::create_dir_all(parent).with_context(|| format!("creating {}", parent.display()))?;
+        }
+        fs::write(&file, content).with_context(|| format!("writing {}", file.display()))?;
+    }
+    let problems = reproduction_problems(root)?;
+    if !problems.is_empty() {
+        bail!(
+            "the steps and part 4 differ after packing (a file part 4 has and the last step \
+             does not?): {problems:?}"
+        );
+    }
+    Ok(format!(
+        "wrote the {} patches in {STEPS_DIR} and part 4's files from {}; now run \
+         cargo test -p xtask --test steps, and cargo xtask steps verify\n",
+        STEPS.len(),
+        dir.display()
     ))
 }
 
