@@ -5,7 +5,7 @@
 //! owns the map of users and broadcasts every message to all of them.
 //!
 //! This is the blog's code and it keeps the blog's defects on purpose: the
-//! scenario table in `tools/testkit` lists them and later parts fix them.
+//! scenario table in `tools/scenarios` lists them and later parts fix them.
 
 use actix_web::{App, Error, HttpRequest, HttpResponse, HttpServer, Responder, web};
 use actix_ws::{CloseReason, Message, MessageStream, ProtocolError};
