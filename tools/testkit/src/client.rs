@@ -19,7 +19,37 @@ pub struct Client {
     ws: WebSocketStream<MaybeTlsStream<TcpStream>>,
     /// Pings received so far (tungstenite answers them by itself).
     pings: usize,
+    /// Who this is in the runner's words: "user 1", or "a client".
+    who: String,
+    /// The base of the uid space it speaks in (see `crate::uids`); 0: none.
+    uid_base: u32,
+    /// The close frame or end the server gave, once read: why a later send fails.
+    ended: Option<Event>,
 }
+
+/// A send that failed because the server had already closed the
+/// connection. What the client saw is then the scenario's verdict (a NOT
+/// YET, with the close), not a failure of the harness: `dispatch` turns it
+/// into a fact.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ServerClosed {
+    /// Who could not send: "user 1".
+    pub who: String,
+    /// The close frame or end the client had seen.
+    pub seen: Event,
+}
+
+impl fmt::Display for ServerClosed {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{} could not send: the server had closed the connection ({})",
+            self.who, self.seen
+        )
+    }
+}
+
+impl std::error::Error for ServerClosed {}
 
 /// What a client saw next on its connection.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -133,10 +163,20 @@ impl Client {
         headers: &[(&str, &str)],
         nodelay: bool,
     ) -> Result<Connection> {
+        let uid_base = crate::uids::current();
+        let mut who = "a client".to_string();
         let mut request = url
             .into_client_request()
             .with_context(|| format!("building a request for {url}"))?;
         for (name, value) in headers {
+            let moved;
+            let value = if name.eq_ignore_ascii_case("uid") {
+                who = format!("user {value}");
+                moved = crate::uids::outward(uid_base, value);
+                moved.as_str()
+            } else {
+                value
+            };
             let value = HeaderValue::from_str(value)
                 .with_context(|| format!("{value:?} is not a valid {name} header"))?;
             let name =
@@ -148,7 +188,13 @@ impl Client {
         // small frame written after a pong waits for the pong's ACK, which
         // the server may delay by up to 40 ms.
         match connect_async_with_config(request, None, nodelay).await {
-            Ok((ws, _response)) => Ok(Connection::Open(Box::new(Client { ws, pings: 0 }))),
+            Ok((ws, _response)) => Ok(Connection::Open(Box::new(Client {
+                ws,
+                pings: 0,
+                who,
+                uid_base,
+                ended: None,
+            }))),
             Err(WsError::Http(response)) => Ok(Connection::Refused {
                 status: response.status().as_u16(),
                 body: String::from_utf8_lossy(response.body().as_deref().unwrap_or_default())
@@ -170,15 +216,51 @@ impl Client {
 
     /// Sends a text message.
     pub async fn send_text(&mut self, text: &str) -> Result<()> {
-        self.ws
-            .send(Message::text(text))
-            .await
-            .with_context(|| format!("sending {text:?}"))
+        let sent = self.ws.send(Message::text(text)).await;
+        self.sent(sent).with_context(|| format!("sending {text:?}"))
+    }
+
+    /// A send's result, with a failure on a connection the server closed
+    /// turned into [`ServerClosed`].
+    fn sent(&self, sent: Result<(), WsError>) -> Result<()> {
+        let Err(err) = sent else {
+            return Ok(());
+        };
+        let closed = matches!(
+            err,
+            WsError::ConnectionClosed
+                | WsError::AlreadyClosed
+                | WsError::Io(_)
+                | WsError::Protocol(
+                    tokio_tungstenite::tungstenite::error::ProtocolError::SendAfterClosing
+                )
+        );
+        match (&self.ended, closed) {
+            (Some(seen), _) => Err(ServerClosed {
+                who: self.who.clone(),
+                seen: seen.clone(),
+            }
+            .into()),
+            (None, true) => Err(ServerClosed {
+                who: self.who.clone(),
+                seen: Event::Gone(err.to_string()),
+            }
+            .into()),
+            (None, false) => Err(err.into()),
+        }
     }
 
     /// Waits up to `within` for the next text, close or end of the connection.
     /// Pings are answered by tungstenite and skipped here.
     pub async fn next_event(&mut self, within: Duration) -> Event {
+        let event = self.read_event(within).await;
+        if matches!(event, Event::Close { .. } | Event::Gone(_)) && self.ended.is_none() {
+            self.ended = Some(event.clone());
+        }
+        event
+    }
+
+    async fn read_event(&mut self, within: Duration) -> Event {
         let deadline = tokio::time::Instant::now() + within;
         loop {
             let next = match tokio::time::timeout_at(deadline, self.ws.next()).await {
@@ -191,7 +273,9 @@ impl Client {
                     return Event::Gone("closed".to_string());
                 }
                 Some(Err(err)) => return Event::Gone(err.to_string()),
-                Some(Ok(Message::Text(text))) => return Event::Text(text.to_string()),
+                Some(Ok(Message::Text(text))) => {
+                    return Event::Text(crate::uids::inward(self.uid_base, &text));
+                }
                 Some(Ok(Message::Close(frame))) => {
                     return match frame {
                         Some(frame) => Event::Close {
@@ -292,9 +376,8 @@ impl Client {
                 OpCode::Data(Data::Continue)
             };
             let frame = Frame::message(piece.to_vec(), opcode, index == last);
-            self.ws
-                .send(Message::Frame(frame))
-                .await
+            let sent = self.ws.send(Message::Frame(frame)).await;
+            self.sent(sent)
                 .with_context(|| format!("sending fragment {index}"))?;
         }
         Ok(())
@@ -302,10 +385,8 @@ impl Client {
 
     /// Sends a binary message.
     pub async fn send_binary(&mut self, bytes: Vec<u8>) -> Result<()> {
-        self.ws
-            .send(Message::binary(bytes))
-            .await
-            .context("sending a binary message")
+        let sent = self.ws.send(Message::binary(bytes)).await;
+        self.sent(sent).context("sending a binary message")
     }
 
     /// Sends a close frame with no code and no reason, and keeps the connection.
@@ -321,4 +402,83 @@ impl Client {
     pub fn vanish(self) {
         drop(self);
     }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tokio_tungstenite::tungstenite::handshake::server::{Request, Response};
+
+    /// A server that accepts one connection, reads its uid header into
+    /// `uid`, sends `line` and then closes with 1008 "go away".
+    async fn closing_server(line: &'static str) -> (String, tokio::task::JoinHandle<String>) {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("binding");
+        let url = format!("ws://{}/ws", listener.local_addr().expect("address"));
+        let task = tokio::spawn(async move {
+            let (stream, _) = listener.accept().await.expect("accepting");
+            let mut uid = String::new();
+            // The callback's type is tungstenite's, a large error included.
+            #[allow(clippy::result_large_err)]
+            let read_uid = |request: &Request, response: Response| {
+                let header = request.headers().get("uid");
+                uid = header.and_then(|v| v.to_str().ok()).unwrap_or("?").into();
+                Ok(response)
+            };
+            let mut ws = tokio_tungstenite::accept_hdr_async(stream, read_uid)
+                .await
+                .expect("the handshake");
+            ws.send(Message::text(line)).await.expect("sending");
+            let frame = CloseFrame {
+                code: CloseCode::Policy,
+                reason: "go away".into(),
+            };
+            ws.close(Some(frame)).await.expect("closing");
+            // The close frame is written; the client reads it from its
+            // buffer whether or not this end waits for its answer.
+            uid
+        });
+        (url, task)
+    }
+
+    #[test]
+    fn a_send_after_the_server_closed_is_the_close_it_saw() {
+        crate::block_on(async {
+            let (url, server) = closing_server("hello").await;
+            let mut client = Client::connect(&url, "1").await.expect("connecting");
+            assert_eq!(client.next_event(REPLY).await, Event::Text("hello".into()));
+            let close = client.next_event(REPLY).await;
+            let err = client.send_text("anyone?").await.expect_err("closed");
+            let closed = err
+                .chain()
+                .find_map(|cause| cause.downcast_ref::<ServerClosed>())
+                .unwrap_or_else(|| panic!("not a ServerClosed: {err:#}"));
+            assert_eq!(closed.who, "user 1");
+            assert_eq!(closed.seen, close);
+            assert_eq!(
+                closed.seen,
+                Event::Close {
+                    code: Some(1008),
+                    reason: "go away".into()
+                }
+            );
+            assert_eq!(server.await.expect("the server task"), "1");
+        });
+    }
+
+    #[test]
+    fn in_a_uid_space_the_uid_goes_out_moved_and_comes_back() {
+        crate::block_on(crate::uids::within(4000, async {
+            let (url, server) = closing_server("[UID: 4002]: 2 joined").await;
+            let mut client = Client::connect(&url, "2").await.expect("connecting");
+            assert_eq!(
+                client.next_event(REPLY).await,
+                Event::Text("[UID: 2]: 2 joined".into())
+            );
+            assert_eq!(server.await.expect("the server task"), "4002");
+        }));
+    }
+
+    const REPLY: Duration = Duration::from_secs(5);
 }

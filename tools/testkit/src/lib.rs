@@ -19,15 +19,16 @@ mod raw;
 mod redis;
 mod runners;
 mod server;
+pub mod uids;
 
-pub use client::{Client, Connection, Event};
+pub use client::{Client, Connection, Event, ServerClosed};
 pub use proxy::{ConnectionFaults, Direction, FaultProxy};
 pub use raw::{Dropped, RawClient, ReadBack, opcode};
 pub use redis::{
     CHANNEL, REQUIRE_REDIS, RedisServer, Subscription, redis_available, redis_required,
     resp_command,
 };
-pub use runners::{Outcome, run, run_at};
+pub use runners::{AtUrl, Outcome, at_url, run, run_at};
 pub use scenarios;
 pub use server::{HttpAnswer, NOT_STARTED, Server};
 

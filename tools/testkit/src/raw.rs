@@ -34,6 +34,8 @@ pub struct RawClient {
     stream: TcpStream,
     /// Bytes read past the handshake answer, not yet parsed.
     buffered: Vec<u8>,
+    /// The base of the uid space it speaks in (see `crate::uids`); 0: none.
+    uid_base: u32,
 }
 
 /// How a silent client's connection ended, as far as it could tell.
@@ -83,6 +85,8 @@ impl RawClient {
     /// asks for a receive buffer that small before it connects, so that the
     /// window it offers the server is small from the start.
     pub async fn open(addr: SocketAddr, uid: &str, receive_buffer: Option<usize>) -> Result<Self> {
+        let uid_base = crate::uids::current();
+        let uid = crate::uids::outward(uid_base, uid);
         let socket = if addr.is_ipv4() {
             TcpSocket::new_v4()
         } else {
@@ -135,6 +139,7 @@ impl RawClient {
         Ok(Self {
             stream,
             buffered: head[end..].to_vec(),
+            uid_base,
         })
     }
 
@@ -212,7 +217,10 @@ impl RawClient {
         loop {
             while let Some((opcode, payload)) = take_frame(&mut self.buffered) {
                 match opcode {
-                    opcode::TEXT => texts.push(String::from_utf8_lossy(&payload).into_owned()),
+                    opcode::TEXT => texts.push(crate::uids::inward(
+                        self.uid_base,
+                        &String::from_utf8_lossy(&payload),
+                    )),
                     opcode::CLOSE => {
                         let end = seen_close(&Some(close_payload(&payload)));
                         return Ok(ReadBack { texts, end });

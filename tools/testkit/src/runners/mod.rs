@@ -19,7 +19,7 @@ mod faults;
 mod input;
 mod shutdown;
 
-use crate::client::{Client, Event};
+use crate::client::{Client, Event, ServerClosed};
 use crate::platform;
 use crate::server::Server;
 use anyhow::{Context, Result, anyhow};
@@ -403,9 +403,10 @@ pub async fn run(scenario: Scenario, binary: &Path) -> Result<Outcome> {
 }
 
 /// Runs `scenario` against a server someone else started, at `url`
-/// (`ws://host:port/ws`). The server is shared by every scenario run this
-/// way, and scenarios that watch or signal its process cannot run: they
-/// fail with [`crate::server::NOT_STARTED`].
+/// (`ws://host:port/ws`). The server may be shared by other scenarios at
+/// the same time: this one speaks with uids of its own (`crate::uids`).
+/// Whether its verdict means anything there is [`at_url`]'s to say; those
+/// that watch or signal the process fail with [`crate::server::NOT_STARTED`].
 pub async fn run_at(scenario: Scenario, url: &str) -> Result<Outcome> {
     let step = Arc::new(Mutex::new(format!("reaching {url}")));
     let acted = async {
@@ -415,7 +416,54 @@ pub async fn run_at(scenario: Scenario, url: &str) -> Result<Outcome> {
         let server = Server::attach(url).await?;
         dispatch(scenario, Run::new(server, Arc::clone(&step)), None).await
     };
+    let acted = crate::uids::within(crate::uids::space_of(scenario), acted);
     within_deadline(scenario.id(), scenario.deadline(), &step, acted).await
+}
+
+/// How a scenario fares against a server someone else started ([`run_at`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AtUrl {
+    /// It can run there beside other scenarios: it uses uids of its own and
+    /// judges only what its own users see.
+    Shared,
+    /// It can run there, but alone: it counts what every client of the
+    /// server causes. Why, in a few words.
+    Alone(&'static str),
+    /// Its verdict there would mean nothing, and why: it needs the server's
+    /// process, or settings that only a server the harness starts has.
+    NotComparable(String),
+}
+
+/// Whether `scenario` can be judged against a running server at a URL.
+pub fn at_url(scenario: Scenario) -> AtUrl {
+    let setup = scenario.setup();
+    match (scenario, setup.shape) {
+        (_, Shape::Cluster { .. }) => {
+            AtUrl::NotComparable("it starts its own nodes and Redis".into())
+        }
+        (_, Shape::Unstarted) => {
+            AtUrl::NotComparable("it starts the server itself, with settings it must refuse".into())
+        }
+        _ if setup.signals => AtUrl::NotComparable("it signals the server's process".into()),
+        (
+            Scenario::ClientVanishes
+            | Scenario::VanishNeighbours
+            | Scenario::EmptyCloseFrame
+            | Scenario::SameUidTwice,
+            _,
+        ) => AtUrl::NotComparable("it watches the server's threads for a spin".into()),
+        (Scenario::SlowReader | Scenario::SlowReaderLarge, _) => {
+            AtUrl::NotComparable("it measures the server's memory".into())
+        }
+        _ if setup.lifted().is_some() => AtUrl::NotComparable(format!(
+            "it lifts the server's {}, which only a server the checker starts can have",
+            setup.lifted().unwrap_or_default()
+        )),
+        (Scenario::AddressLimits | Scenario::ReconnectFlood, _) => {
+            AtUrl::Alone("it counts every connection from this address")
+        }
+        _ => AtUrl::Shared,
+    }
 }
 
 /// `acted`, or an error naming the scenario and the step it was stuck at
@@ -453,7 +501,7 @@ async fn dispatch(
         });
     }
     // Exhaustive: a scenario without a runner does not compile.
-    match scenario {
+    let acted = match scenario {
         Scenario::Healthcheck => admission::healthcheck(&mut run).await,
         Scenario::Broadcast => admission::broadcast(&mut run).await,
         Scenario::MissingUid => admission::refused(&mut run, None).await,
@@ -520,7 +568,21 @@ async fn dispatch(
         }
         Scenario::ClusterSlowLink => cluster::slow_link(&mut run, cluster_of(&mut nodes)?).await,
     }
-    .with_context(|| format!("scenario {}", scenario.id()))?;
+    .with_context(|| format!("scenario {}", scenario.id()));
+    if let Err(err) = acted {
+        // A user the server had closed cannot go on: that is what the
+        // scenario observed, a defect with the close it saw, not a failure
+        // to run it.
+        let closed = err
+            .chain()
+            .find_map(|cause| cause.downcast_ref::<ServerClosed>())
+            .cloned();
+        let Some(closed) = closed else {
+            return Err(err);
+        };
+        run.figure(format!("{closed}"));
+        run.saw(closed.who, closed.seen.seen(), false);
+    }
     if let Some(nodes) = &nodes
         && !run.all_ok
     {
