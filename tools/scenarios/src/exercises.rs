@@ -107,8 +107,9 @@ pub const EXERCISES: &[Exercise] = &[
              loop do with it?",
             "`handle_session_message` returns `Option<CloseReason>`, which cannot say \"stop \
              now\". Give it a return type that can, and break the loop on the end of the stream.",
-            "With the connection gone there is nobody to send a close frame to, and \
-             `session.close(..)` fails: do not `unwrap()` it.",
+            "The loop now ends with a close reason or with none (the stream ended): pass that \
+             `Option<CloseReason>` to `session.close(..)` as it is, rather than wrapping it in \
+             `Some`.",
         ],
         minutes: 20,
         scenarios: &[ClientVanishes, VanishNeighbours],
