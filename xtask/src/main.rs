@@ -105,6 +105,17 @@ enum WorkshopAction {
         /// The last exercise to apply the solution of.
         upto: usize,
     },
+    /// Put back the edits that the last `reset`, `solve` or `restore` saved
+    /// under target/workshop-backup/ (what is in workshop/ now is saved
+    /// first), or those of the backup folder given.
+    Restore {
+        /// A folder under target/workshop-backup/; the latest if none.
+        backup: Option<std::path::PathBuf>,
+    },
+    /// For each laptop, the day before: build everything the room runs
+    /// (cargo build), then check one scenario against the workshop crate,
+    /// so that nothing is left to download or compile on the day.
+    Preflight,
     /// Apply the solutions one by one to a scratch copy and check that each
     /// turns exactly its exercise's scenarios from defect to works and
     /// breaks nothing (several minutes; CI runs it).
@@ -137,11 +148,29 @@ fn workshop(root: &std::path::Path, action: WorkshopAction) -> Result<()> {
         WorkshopAction::Solve { upto } => {
             back_up_edits(root)?;
             solve(root, upto)?;
+            let applied = match upto {
+                0 => "part2's code again, no solution applied".to_string(),
+                1 => "part2 with the solution of exercise 1 applied".to_string(),
+                _ => format!("part2 with solutions 1 to {upto} applied"),
+            };
+            println!("workshop/ is {applied}; check it with `cargo run -p workshop-check`");
+        }
+        WorkshopAction::Restore { backup } => {
+            let backup = match backup {
+                Some(backup) => backup,
+                None => xtask::workshop::latest_backup()?.context(
+                    "there is no backup under target/workshop-backup/: reset and solve make one",
+                )?,
+            };
+            let restored = xtask::workshop::restore(root, &backup)?;
+            let names: Vec<String> = restored.iter().map(|p| p.display().to_string()).collect();
             println!(
-                "workshop/ is part2 with solutions 1 to {upto} applied; check it with \
-                 `cargo run -p workshop-check`"
+                "restored {} from {}; check it with `cargo run -p workshop-check`",
+                names.join(" and "),
+                backup.display()
             );
         }
+        WorkshopAction::Preflight => xtask::workshop::preflight(root)?,
         WorkshopAction::Verify => verify(root)?,
     }
     Ok(())

@@ -21,6 +21,15 @@ directory = \"vendor\"
 offline = true
 ";
 
+/// The bundle's `.cargo/config.toml`: the repository's `own`, then
+/// [`OFFLINE_CONFIG`].
+pub fn offline_config(own: &str) -> String {
+    if own.trim().is_empty() {
+        return OFFLINE_CONFIG.to_string();
+    }
+    format!("{}\n\n{OFFLINE_CONFIG}", own.trim_end())
+}
+
 /// Writes `out`, a `.tar.gz` of everything a workshop needs without a
 /// network: the repository's tracked files as they are now, every
 /// dependency's source (`cargo vendor`) with the configuration that uses it,
@@ -68,7 +77,10 @@ pub fn bundle(root: &Path, out: &Path) -> Result<()> {
         bail!("cargo vendor failed");
     }
     fs::create_dir_all(tree.join(".cargo")).context("creating .cargo/")?;
-    fs::write(tree.join(".cargo/config.toml"), OFFLINE_CONFIG)
+    // The repository's own configuration (the `cargo xtask` alias) stays:
+    // the offline part is added to it, never written over it.
+    let own = fs::read_to_string(root.join(".cargo/config.toml")).unwrap_or_default();
+    fs::write(tree.join(".cargo/config.toml"), offline_config(&own))
         .context("writing .cargo/config.toml")?;
     println!("building the book (mdbook build) ...");
     let book = Command::new("mdbook")
@@ -100,7 +112,7 @@ pub fn bundle(root: &Path, out: &Path) -> Result<()> {
 }
 
 /// The bundle's own README.
-const OFFLINE_README: &str = "# The tutorial, offline
+pub const OFFLINE_README: &str = "# The tutorial, offline
 
 This folder is a copy of the tutorial's repository made by `cargo xtask bundle`
 for rooms without a network. It holds the source of every dependency in
@@ -119,9 +131,37 @@ online. All you need is Rust (rustup's stable toolchain, 1.89 or newer).
 3. The workshop: the book's \"Running a workshop\" appendix. In short,
 
        cargo run -p workshop-check                 # what is left to fix
-       cargo xtask workshop reset                  # start again from part2
+       cargo run -p workshop-check -- hint 1       # the next hint of exercise 1
        cargo xtask workshop solve 3                # jump to after exercise 3
+       cargo xtask workshop reset                  # start again from part2
+       cargo xtask workshop restore                # the edits reset or solve saved
+
+4. Instructors, on each laptop the day before: this builds everything the
+   room runs and checks one scenario, so nothing is left for the day.
+
+       cargo xtask workshop preflight
 
 Nothing here downloads anything. `mdbook serve book` needs mdbook, which is
 not bundled; the built book needs nothing but a browser.
 ";
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_offline_config_keeps_the_xtask_alias() {
+        let own = fs::read_to_string(scenarios::workspace_root().join(".cargo/config.toml"))
+            .expect("reading the repository's .cargo/config.toml");
+        let config = offline_config(&own);
+        assert!(config.contains("xtask = \"run"), "{config}");
+        assert!(
+            config.contains("replace-with = \"vendored-sources\""),
+            "{config}"
+        );
+        assert!(config.contains("offline = true"), "{config}");
+        // One [alias] table, one [net]: TOML refuses a table twice.
+        assert_eq!(config.matches("[alias]").count(), 1, "{config}");
+        assert_eq!(config.matches("[net]").count(), 1, "{config}");
+    }
+}

@@ -18,8 +18,8 @@ use crate::stages::{Scratch, Stage};
 mod bundle;
 mod page;
 
-pub use bundle::{BUNDLE_NAME, OFFLINE_CONFIG, bundle};
-pub use page::{EXERCISES_PAGE, render_exercises};
+pub use bundle::{BUNDLE_NAME, OFFLINE_CONFIG, OFFLINE_README, bundle, offline_config};
+pub use page::{EXERCISES_PAGE, INSTRUCTORS_PAGE, render_exercises, schedule_problems};
 
 /// The attendee's crate, relative to the workspace root.
 pub const CRATE: &str = "workshop";
@@ -96,6 +96,47 @@ pub fn back_up_edits(root: &Path) -> Result<Option<PathBuf>> {
     }
     println!("your edits are saved in {}", backup.display());
     Ok(Some(backup))
+}
+
+/// The folder of the latest backup under `target/workshop-backup/`, if any.
+pub fn latest_backup() -> Result<Option<PathBuf>> {
+    let backups = scenarios::target_dir().join("workshop-backup");
+    let entries = match fs::read_dir(&backups) {
+        Ok(entries) => entries,
+        Err(err) if err.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(err) => return Err(err).with_context(|| format!("reading {}", backups.display())),
+    };
+    let mut stamped = Vec::new();
+    for entry in entries {
+        let entry = entry.with_context(|| format!("reading {}", backups.display()))?;
+        // Backups are named by the milliseconds of their time: the largest is the latest.
+        if let Ok(stamp) = entry.file_name().to_string_lossy().parse::<u128>() {
+            stamped.push((stamp, entry.path()));
+        }
+    }
+    Ok(stamped.into_iter().max().map(|(_, path)| path))
+}
+
+/// Puts the edits of `backup` (a folder `back_up_edits` wrote) back into
+/// `root`, after backing up what is there now. Returns the files restored.
+pub fn restore(root: &Path, backup: &Path) -> Result<Vec<PathBuf>> {
+    let mut restored = Vec::new();
+    for (path, _) in pristine(root)? {
+        let saved = backup.join(&path);
+        if saved.is_file() {
+            restored.push(path);
+        }
+    }
+    if restored.is_empty() {
+        bail!("{} holds no workshop file", backup.display());
+    }
+    back_up_edits(root)?;
+    reset(root)?;
+    for path in &restored {
+        fs::copy(backup.join(path), root.join(path))
+            .with_context(|| format!("restoring {}", path.display()))?;
+    }
+    Ok(restored)
 }
 
 /// Writes the pristine workshop crate into `root`.
@@ -184,6 +225,29 @@ fn ids(exercise: &Exercise) -> String {
     ids.join(", ")
 }
 
+/// The instructor's check of a laptop, the day before: builds what the
+/// room runs (the workspace's default members: the checkpoints, the
+/// workshop crate, its checker, the chat client) and checks one scenario
+/// against the workshop crate, so that nothing is left to download or
+/// compile on the day.
+pub fn preflight(root: &Path) -> Result<()> {
+    let started = std::time::Instant::now();
+    println!("preflight 1/2: building what the room runs (cargo build) ...");
+    cargo(root, &["build"], &[])?;
+    println!("preflight 2/2: checking one scenario against the workshop crate ...");
+    cargo(
+        root,
+        &["run", "-p", "workshop-check", "--", "--only", "broadcast"],
+        &[],
+    )
+    .context("the workshop crate did not pass `broadcast`, which part2 passes")?;
+    println!(
+        "preflight passed in {} s: this laptop is ready for the workshop",
+        started.elapsed().as_secs()
+    );
+    Ok(())
+}
+
 /// Runs cargo with `args` in `dir`, failing with its status.
 pub(crate) fn cargo(dir: &Path, args: &[&str], env: &[(&str, &std::ffi::OsStr)]) -> Result<()> {
     let status = Command::new(env!("CARGO"))
@@ -201,6 +265,36 @@ pub(crate) fn cargo(dir: &Path, args: &[&str], env: &[(&str, &std::ffi::OsStr)])
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn restore_brings_back_what_a_backup_saved_and_saves_what_it_replaces() {
+        // A scratch root with part2's files, so that the repository's own
+        // workshop crate is never touched.
+        let root = scenarios::workspace_root();
+        let scratch = scenarios::target_dir().join(format!("restore-test-{}", std::process::id()));
+        for path in ["part2/src/main.rs", "part2/Cargo.toml"] {
+            let to = scratch.join(path);
+            fs::create_dir_all(to.parent().expect("a parent")).expect("creating folders");
+            fs::copy(root.join(path), &to).expect("copying part2");
+        }
+        // reset writes into workshop/src/, which must exist first.
+        fs::create_dir_all(scratch.join("workshop/src")).expect("creating workshop/src");
+        reset(&scratch).expect("writing the pristine crate");
+        let main = scratch.join("workshop/src/main.rs");
+        let edit = "// my edit\n";
+        let pristine = fs::read_to_string(&main).expect("reading main.rs");
+        fs::write(&main, format!("{pristine}{edit}")).expect("editing");
+        let backup = back_up_edits(&scratch)
+            .expect("backing up")
+            .expect("an edit to back up");
+        reset(&scratch).expect("resetting");
+        assert_eq!(fs::read_to_string(&main).expect("reading"), pristine);
+        let restored = restore(&scratch, &backup).expect("restoring");
+        assert_eq!(restored, [PathBuf::from("workshop/src/main.rs")]);
+        assert!(fs::read_to_string(&main).expect("reading").ends_with(edit));
+        fs::remove_dir_all(&scratch).expect("removing the scratch root");
+        fs::remove_dir_all(&backup).expect("removing the test's backup");
+    }
 
     #[test]
     fn each_stage_expects_one_more_exercise_to_work() {

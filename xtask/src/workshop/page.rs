@@ -17,7 +17,8 @@ pub fn render_exercises() -> String {
          take them: each builds on the ones before. Together they take about {} hours of pair \
          work. Edit `workshop/src/main.rs`; check your work with the command under each \
          exercise, or everything at once with `cargo run -p workshop-check`. Open the hints one \
-         at a time, and the solution last. Stuck, or short of time? `cargo xtask workshop solve N` \
+         at a time, here or in the terminal with `cargo run -p workshop-check -- hint N`, and \
+         the solution last. Stuck, or short of time? `cargo xtask workshop solve N` \
          puts the solutions of exercises 1 to N in place (your edits are saved under `target/`).\n",
         EXERCISES.len(),
         (total + 30) / 60
@@ -41,6 +42,7 @@ pub fn render_exercises() -> String {
              - **Time:** about {} minutes.\n\
              - **Done when** these scenarios work: {}.\n\
              - **Check:** `cargo run -p workshop-check -- {}`\n\
+             - **Hints, one at a time:** `cargo run -p workshop-check -- hint {number}`\n\
              - **Read:** [the defect, explained](../{})\n",
             exercise.title,
             exercise.goal,
@@ -63,4 +65,121 @@ pub fn render_exercises() -> String {
         ));
     }
     out
+}
+
+/// The instructors' page, relative to the root: its schedules must add up.
+pub const INSTRUCTORS_PAGE: &str = "book/src/appendix-workshop-instructors.md";
+
+/// Every problem with the schedules of the instructors' page: a block that
+/// does not start when the one before ends, or a schedule whose last block
+/// does not end at the length its heading gives ("**Two hours.**",
+/// "(3 h 30 min)"). Each table row reads `| h:mm | what (N min) |`.
+pub fn schedule_problems(page: &str) -> Vec<String> {
+    let mut problems = Vec::new();
+    let mut heading: Option<(String, Option<u32>)> = None;
+    let mut next_start: Option<u32> = None;
+    let finish =
+        |heading: &Option<(String, Option<u32>)>, end: Option<u32>, problems: &mut Vec<String>| {
+            if let (Some((title, Some(total))), Some(end)) = (heading, end)
+                && *total != end
+            {
+                problems.push(format!(
+                    "{title}: the blocks end at {}, not {}",
+                    clock(end),
+                    clock(*total)
+                ));
+            }
+        };
+    for line in page.lines() {
+        if line.starts_with("**") && line.contains('.') {
+            finish(&heading, next_start, &mut problems);
+            heading = Some((line.to_string(), schedule_length(line)));
+            // A schedule that continues another ("The half day, then:")
+            // starts where that one ended.
+            if !line.contains("then:") {
+                next_start = None;
+            }
+            continue;
+        }
+        let cells: Vec<&str> = line.split('|').map(str::trim).collect();
+        let [_, start, block, _] = cells[..] else {
+            continue;
+        };
+        let (Some(start), Some(minutes)) = (parse_clock(start), block_minutes(block)) else {
+            continue;
+        };
+        if let Some(expected) = next_start
+            && expected != start
+        {
+            problems.push(format!(
+                "{block}: starts at {}, but the block before ends at {}",
+                clock(start),
+                clock(expected)
+            ));
+        }
+        next_start = Some(start + minutes);
+    }
+    finish(&heading, next_start, &mut problems);
+    problems
+}
+
+fn clock(minutes: u32) -> String {
+    format!("{}:{:02}", minutes / 60, minutes % 60)
+}
+
+fn parse_clock(cell: &str) -> Option<u32> {
+    let (hours, minutes) = cell.split_once(':')?;
+    Some(hours.parse::<u32>().ok()? * 60 + minutes.parse::<u32>().ok()?)
+}
+
+/// The `(N min)` at the end of a block's cell.
+fn block_minutes(block: &str) -> Option<u32> {
+    let inside = block.strip_suffix(" min)")?;
+    inside.rsplit('(').next()?.trim().parse().ok()
+}
+
+/// A heading's length: "Two hours", "(3 h 30 min)", "(7 h 30 min, ...)".
+fn schedule_length(heading: &str) -> Option<u32> {
+    if heading.contains("Two hours") {
+        return Some(120);
+    }
+    let inside = heading.split_once('(')?.1;
+    let mut words = inside.split([' ', ',', ')']).filter(|w| !w.is_empty());
+    let hours: u32 = words.next()?.parse().ok()?;
+    let mut total = hours * 60;
+    if words.next()? != "h" {
+        return None;
+    }
+    if let Some(minutes) = words.next().and_then(|w| w.parse::<u32>().ok()) {
+        total += minutes;
+    }
+    Some(total)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_instructors_schedules_add_up() {
+        let path = scenarios::workspace_root().join(INSTRUCTORS_PAGE);
+        let page = std::fs::read_to_string(&path).expect("reading the instructors' page");
+        let problems = schedule_problems(&page);
+        assert!(problems.is_empty(), "{problems:#?}");
+        // Three schedules (the full day continues the half), each checked.
+        assert_eq!(page.matches("| time | block |").count(), 3, "{page}");
+    }
+
+    #[test]
+    fn a_schedule_that_does_not_add_up_is_caught() {
+        let page = "**Two hours.**\n\n| time | block |\n| --- | --- |\n\
+                    | 0:00 | talk (20 min) |\n| 0:25 | exercise (90 min) |\n";
+        let problems = schedule_problems(page);
+        assert_eq!(problems.len(), 2, "{problems:?}");
+        assert!(problems[0].contains("starts at 0:25"), "{problems:?}");
+        assert!(
+            problems[1].contains("end at 1:55, not 2:00"),
+            "{problems:?}"
+        );
+    }
 }
