@@ -158,14 +158,13 @@ fn no_measured_figure_is_typed_by_hand() {
         }
         let text = std::fs::read_to_string(&path).expect("reading a page");
         for (line, sentence) in sentences(&text) {
-            let without_code: String = sentence
-                .split('`')
-                .step_by(2)
-                .collect::<Vec<_>>()
-                .join(" ");
+            let without_code: String = sentence.split('`').step_by(2).collect::<Vec<_>>().join(" ");
             let found = figures(&without_code);
             if !found.is_empty() && !sourced(&sentence) {
-                typed.push(format!("{page}:{line}: {found:?} in \"{}\"", sentence.trim()));
+                typed.push(format!(
+                    "{page}:{line}: {found:?} in \"{}\"",
+                    sentence.trim()
+                ));
             }
         }
     }
