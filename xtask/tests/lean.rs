@@ -186,3 +186,36 @@ fn figures_are_found_with_their_units_and_words_are_not() {
     assert!(sourced("actix-ws refuses frames over 64 KiB by default"));
     assert!(!sourced("part 4 took 3 s"));
 }
+
+/// A chapter a reader can finish: no page of the book's own prose is longer
+/// than this, but the catalogues (the matrix, the exercises) and the
+/// appendices, which hold generated diffs.
+const MOST_LINES: usize = 600;
+
+#[test]
+fn no_chapter_is_longer_than_a_sitting() {
+    let book_src = workspace_root().join("book/src");
+    let mut long = Vec::new();
+    for entry in std::fs::read_dir(&book_src).expect("listing book/src") {
+        let path = entry.expect("listing book/src").path();
+        let page = path
+            .file_name()
+            .unwrap_or_default()
+            .to_string_lossy()
+            .into_owned();
+        if !page.ends_with(".md") || page.starts_with("appendix-") {
+            continue;
+        }
+        let lines = std::fs::read_to_string(&path)
+            .expect("reading a page")
+            .lines()
+            .count();
+        if lines > MOST_LINES {
+            long.push(format!("{page}: {lines} lines"));
+        }
+    }
+    assert!(
+        long.is_empty(),
+        "chapters over {MOST_LINES} lines; split them into sub-chapters: {long:?}"
+    );
+}

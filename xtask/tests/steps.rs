@@ -186,3 +186,24 @@ fn each_step_section_points_at_the_exercises_that_fix_the_same_defect() {
         }
     }
 }
+
+/// Part 5 is part 4 plus a module: its `main.rs` differs from part 4's only
+/// by the hooks, a diff the appendix can show whole.
+#[test]
+fn part5_main_is_part4_main_plus_hooks() {
+    let root = workspace_root();
+    let read = |crate_dir: &str| {
+        fs::read_to_string(root.join(crate_dir).join("src/main.rs"))
+            .unwrap_or_else(|err| panic!("reading {crate_dir}/src/main.rs: {err}"))
+    };
+    let (four, five) = (read("part4-hardening"), read("part5-scale-out"));
+    let changed = similar::TextDiff::from_lines(&four, &five)
+        .iter_all_changes()
+        .filter(|change| change.tag() != similar::ChangeTag::Equal)
+        .count();
+    assert!(
+        changed < 200,
+        "part5's main.rs differs from part4's by {changed} lines; keep the scale-out in \
+         src/cluster.rs and only its hooks in main.rs"
+    );
+}

@@ -182,7 +182,7 @@ pub const EXERCISES: &[Exercise] = &[
         ],
         minutes: 35,
         scenarios: &[SlowReader, SlowReaderLarge],
-        read: "what-breaks.md#slow-reader",
+        read: "what-breaks-limits.md#slow-reader",
     },
     Exercise {
         slug: "bad-uid",
@@ -197,7 +197,7 @@ pub const EXERCISES: &[Exercise] = &[
         ],
         minutes: 10,
         scenarios: &[MissingUid, NonNumericUid],
-        read: "what-breaks.md#missing-uid",
+        read: "what-breaks-limits.md#missing-uid",
     },
     Exercise {
         slug: "query-string-uid",
@@ -211,7 +211,7 @@ pub const EXERCISES: &[Exercise] = &[
         ],
         minutes: 10,
         scenarios: &[QueryStringUid],
-        read: "what-breaks.md#query-string-uid",
+        read: "what-breaks-limits.md#query-string-uid",
     },
     Exercise {
         slug: "binary-frame",
@@ -225,7 +225,7 @@ pub const EXERCISES: &[Exercise] = &[
         ],
         minutes: 10,
         scenarios: &[BinaryFrame],
-        read: "what-breaks.md#binary-frame",
+        read: "what-breaks-limits.md#binary-frame",
     },
     Exercise {
         slug: "oversized-frame",
@@ -243,7 +243,7 @@ pub const EXERCISES: &[Exercise] = &[
         ],
         minutes: 25,
         scenarios: &[OversizedFrame],
-        read: "what-breaks.md#oversized-frame",
+        read: "what-breaks-limits.md#oversized-frame",
     },
     Exercise {
         slug: "flood",
@@ -261,7 +261,7 @@ pub const EXERCISES: &[Exercise] = &[
         ],
         minutes: 30,
         scenarios: &[FloodVsReader, FloodVsChat],
-        read: "what-breaks.md#flood-vs-reader",
+        read: "what-breaks-limits.md#flood-vs-reader",
     },
     Exercise {
         slug: "foreign-origin",
@@ -276,7 +276,7 @@ pub const EXERCISES: &[Exercise] = &[
         ],
         minutes: 15,
         scenarios: &[ForeignOrigin],
-        read: "what-breaks.md#foreign-origin",
+        read: "what-breaks-limits.md#foreign-origin",
     },
     Exercise {
         slug: "shutdown",
@@ -296,7 +296,7 @@ pub const EXERCISES: &[Exercise] = &[
         ],
         minutes: 30,
         scenarios: &[Shutdown],
-        read: "what-breaks.md#shutdown",
+        read: "what-breaks-limits.md#shutdown",
     },
 ];
 
