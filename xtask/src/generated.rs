@@ -1,7 +1,7 @@
 //! The files xtask generates: what each must hold, writing those that
 //! changed, and saying which are stale.
 
-use crate::{diagrams, diffs, matrix, workshop};
+use crate::{diagrams, diffs, layout, matrix, workshop};
 use anyhow::{Context, Result, bail};
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -61,10 +61,9 @@ pub(crate) fn read_if_exists(path: &Path) -> Result<Option<String>> {
 }
 
 /// Every page `cargo xtask pages` writes: the diffs, the diagrams, the
-/// matrix, the close codes, the workshop's exercises and the README with
-/// its summary.
+/// matrix, the close codes, the workshop's exercises, the README with its
+/// summary and layout table, and the introduction with its layout table.
 pub fn pages(root: &Path) -> Result<Vec<Generated>> {
-    let readme = fs::read_to_string(root.join("README.md")).context("reading README.md")?;
     let mut pages = diffs::diff_pages(root)?;
     pages.extend(diagrams::diagram_pages(root)?);
     pages.extend([
@@ -83,12 +82,23 @@ pub fn pages(root: &Path) -> Result<Vec<Generated>> {
             content: workshop::render_exercises(),
             command: "cargo xtask pages",
         },
-        Generated {
-            path: PathBuf::from("README.md"),
-            content: matrix::readme_with_summary(&readme)?,
-            command: "cargo xtask pages",
-        },
     ]);
+    // The README holds two generated blocks: the summary and the layout.
+    let layout_table = layout::render_layout(&layout::layout_rows(root)?);
+    for page in layout::LAYOUT_PAGES {
+        let text =
+            fs::read_to_string(root.join(page)).with_context(|| format!("reading {page}"))?;
+        let text = if *page == "README.md" {
+            matrix::readme_with_summary(&text)?
+        } else {
+            text
+        };
+        pages.push(Generated {
+            path: PathBuf::from(page),
+            content: layout::with_layout(&text, page, &layout_table)?,
+            command: "cargo xtask pages",
+        });
+    }
     Ok(pages)
 }
 

@@ -10,7 +10,8 @@
 //! One module per job: [`generated`] (what is written and what is stale),
 //! [`diffs`], [`matrix`] (and the close codes and README summary),
 //! [`diagrams`], [`evidence`], [`includes`] (mdBook's include rules),
-//! [`course`] (captions, chapters, `Run it`) and [`links`]; `bench`,
+//! [`course`] (captions, chapters, `Run it`), [`links`] and [`layout`] (the
+//! README's and the introduction's tables of folders); `bench`,
 //! `workshop` and `steps` are chores of their own, the last two built on
 //! [`stages`].
 
@@ -21,6 +22,7 @@ pub mod diffs;
 pub mod evidence;
 pub mod generated;
 pub mod includes;
+pub mod layout;
 pub mod links;
 pub mod matrix;
 pub mod stages;
@@ -38,6 +40,9 @@ pub use diffs::{diff_pages, diffs, render_diff};
 pub use evidence::{EVIDENCE_DIR, copy_evidence, stale_transcripts, transcripts};
 pub use generated::{Generated, pages, stale, write_changed};
 pub use includes::{Include, find_includes, resolve};
+pub use layout::{
+    LAYOUT_END, LAYOUT_PAGES, LAYOUT_START, LayoutRow, layout_rows, render_layout, with_layout,
+};
 pub use links::{broken_fragments, fragment_ids};
 pub use matrix::{
     CLOSE_CODES_PATH, DEFECT_PAGES, MATRIX_PATH, SUMMARY_END, SUMMARY_START, asserted_closes,
