@@ -262,3 +262,152 @@ fn every_link_to_a_section_finds_it() {
     let problems = broken_fragments(&workspace_root().join("book/src")).expect("reading the book");
     assert!(problems.is_empty(), "{}", problems.join("\n"));
 }
+
+/// A scenario command on a page: `cargo test ... --test scenarios [FILTER]
+/// [-- ... --exact]`, in a code block or an inline code span.
+#[derive(Debug, PartialEq, Eq)]
+struct ScenarioCommand {
+    /// The test-name filter; `None` runs every scenario.
+    filter: Option<String>,
+    exact: bool,
+}
+
+/// The scenario commands on one line of markdown.
+fn scenario_commands(line: &str) -> Vec<ScenarioCommand> {
+    const MARK: &str = "--test scenarios";
+    // Options of cargo and of the harness whose value is not a filter.
+    const TAKES_VALUE: &[&str] = &[
+        "-p",
+        "--package",
+        "-F",
+        "--features",
+        "--target",
+        "--test",
+        "--bin",
+        "-j",
+        "--jobs",
+        "--profile",
+        "--test-threads",
+        "--skip",
+        "--format",
+        "--color",
+        "--logfile",
+    ];
+    line.match_indices(MARK)
+        .map(|(at, _)| {
+            // A command ends with its code span, at a comment, or where the
+            // shell starts another.
+            let rest = line[at + MARK.len()..]
+                .split(['`', '#', ';', '|', '&', ')'])
+                .next()
+                .unwrap_or_default();
+            let mut command = ScenarioCommand {
+                filter: None,
+                exact: false,
+            };
+            let mut tokens = rest.split_whitespace();
+            while let Some(token) = tokens.next() {
+                if token == "--exact" {
+                    command.exact = true;
+                } else if TAKES_VALUE.contains(&token) {
+                    tokens.next();
+                } else if !token.starts_with('-') && command.filter.is_none() {
+                    command.filter = Some(token.trim_matches(['"', '\'']).to_string());
+                }
+            }
+            command
+        })
+        .collect()
+}
+
+/// What is wrong with a scenario command, if anything: a filter that runs
+/// no scenario, or one that names a scenario but also runs others (libtest
+/// filters by substring unless `--exact`). A filter that is no scenario's
+/// name and matches several (`cluster`) asks for a group on purpose.
+fn scenario_command_problem(command: &ScenarioCommand, names: &[String]) -> Option<String> {
+    let filter = command.filter.as_deref()?;
+    if filter.starts_with('$') {
+        // A shell variable: its values are not on this line.
+        return None;
+    }
+    let runs: Vec<&str> = names
+        .iter()
+        .map(String::as_str)
+        .filter(|name| {
+            if command.exact {
+                *name == filter
+            } else {
+                name.contains(filter)
+            }
+        })
+        .collect();
+    if runs.is_empty() {
+        return Some(format!("`{filter}` runs no scenario test"));
+    }
+    if runs.len() > 1 && runs.contains(&filter) {
+        return Some(format!(
+            "`{filter}` also runs {}: add `-- --exact`",
+            runs.iter()
+                .filter(|name| **name != filter)
+                .copied()
+                .collect::<Vec<_>>()
+                .join(", ")
+        ));
+    }
+    None
+}
+
+#[test]
+fn a_single_scenario_command_runs_that_scenario_alone() {
+    let names: Vec<String> = Scenario::ALL.iter().map(|s| s.test_name()).collect();
+    let root = workspace_root();
+    let mut pages = vec![root.join("README.md")];
+    for entry in std::fs::read_dir(root.join("book/src")).expect("listing book/src") {
+        let path = entry.expect("listing book/src").path();
+        if path.extension().is_some_and(|ext| ext == "md") {
+            pages.push(path);
+        }
+    }
+    let mut seen = 0;
+    let mut problems = Vec::new();
+    for page in &pages {
+        let text = std::fs::read_to_string(page)
+            .unwrap_or_else(|err| panic!("reading {}: {err}", page.display()));
+        for (number, line) in text.lines().enumerate() {
+            for command in scenario_commands(line) {
+                seen += 1;
+                if let Some(problem) = scenario_command_problem(&command, &names) {
+                    let page = page.strip_prefix(&root).unwrap_or(page).display();
+                    problems.push(format!("{page}:{}: {problem}", number + 1));
+                }
+            }
+        }
+    }
+    assert!(
+        seen > 0,
+        "no scenario command found: has the command changed?"
+    );
+    assert!(problems.is_empty(), "{}", problems.join("\n"));
+}
+
+#[test]
+fn scenario_commands_are_read_as_cargo_and_libtest_read_them() {
+    let names: Vec<String> = ["broadcast", "cluster_broadcast", "user_leaves"]
+        .map(String::from)
+        .into();
+    let check = |line: &str| {
+        let commands = scenario_commands(line);
+        assert_eq!(commands.len(), 1, "{line}");
+        scenario_command_problem(&commands[0], &names)
+    };
+    assert!(check("cargo test -p part2 --test scenarios broadcast").is_some());
+    assert!(check("`cargo test -p part2 --test scenarios broadcast` runs").is_some());
+    assert!(check("cargo test -p part2 --test scenarios broadcast -- --exact").is_none());
+    assert!(check("cargo test --test scenarios -- --exact broadcast").is_none());
+    assert!(check("cargo test -p part2 --test scenarios user_leaves").is_none());
+    assert!(check("cargo test -p part2 --test scenarios user_left").is_some());
+    assert!(check("cargo test -p p --test scenarios cluster  # the cluster ones").is_none());
+    assert!(check("cargo test -p p --test scenarios -- --test-threads 1").is_none());
+    assert!(check("cargo test -p p --test scenarios \"$scenario\"").is_none());
+    assert!(check("cargo test -p p --test scenarios clust -- --exact").is_some());
+}
