@@ -411,3 +411,65 @@ fn scenario_commands_are_read_as_cargo_and_libtest_read_them() {
     assert!(check("cargo test -p p --test scenarios \"$scenario\"").is_none());
     assert!(check("cargo test -p p --test scenarios clust -- --exact").is_some());
 }
+
+/// The README's address for the published book while the repository has no
+/// GitHub remote to derive it from.
+const PAGES_PLACEHOLDER: &str = "https://OWNER.github.io/REPO/";
+
+/// The address GitHub Pages serves a repository's book at (the workflow
+/// publishes a project site), from its remote's URL; `None` for a remote
+/// that is not on GitHub.
+fn pages_address(remote: &str) -> Option<String> {
+    let remote = remote.trim();
+    let path = [
+        "git@github.com:",
+        "ssh://git@github.com/",
+        "https://github.com/",
+    ]
+    .iter()
+    .find_map(|prefix| remote.strip_prefix(prefix))?;
+    let path = path.trim_end_matches('/');
+    let (owner, repo) = path.strip_suffix(".git").unwrap_or(path).split_once('/')?;
+    // Pages hosts are lowercase; a repository named after the host is
+    // served at its root.
+    let owner = owner.to_lowercase();
+    if repo.eq_ignore_ascii_case(&format!("{owner}.github.io")) {
+        return Some(format!("https://{owner}.github.io/"));
+    }
+    Some(format!("https://{owner}.github.io/{repo}/"))
+}
+
+#[test]
+fn the_readme_links_the_published_book() {
+    assert_eq!(
+        pages_address("git@github.com:Some-One/chat-book.git").as_deref(),
+        Some("https://some-one.github.io/chat-book/")
+    );
+    assert_eq!(
+        pages_address("https://github.com/a/A.github.io").as_deref(),
+        Some("https://a.github.io/")
+    );
+    assert_eq!(pages_address("/srv/git/tutorial.git"), None);
+
+    let root = workspace_root();
+    let readme = std::fs::read_to_string(root.join("README.md")).expect("reading README.md");
+    let remote = std::process::Command::new("git")
+        .current_dir(&root)
+        .args(["remote", "get-url", "origin"])
+        .output()
+        .ok()
+        .filter(|output| output.status.success())
+        .map(|output| String::from_utf8_lossy(&output.stdout).trim().to_string());
+    match remote.as_deref().and_then(pages_address) {
+        Some(address) => assert!(
+            readme.contains(&format!("<{address}>")),
+            "origin is {remote:?}: README.md must link the published book as <{address}> \
+             (in place of <{PAGES_PLACEHOLDER}>, whose explanation can go)"
+        ),
+        None => assert!(
+            readme.contains(&format!("<{PAGES_PLACEHOLDER}>")),
+            "with no GitHub remote, README.md must link the book's address as \
+             <{PAGES_PLACEHOLDER}> and say what to put in its place"
+        ),
+    }
+}
