@@ -29,10 +29,16 @@ pub fn render_facts(
     facts: &[Fact],
 ) -> String {
     let verdict = verdict.phrase();
+    // libtest picks tests by substring: `broadcast` alone would also run
+    // `cluster_broadcast`.
+    let name = scenario.test_name();
+    let exact = Scenario::ALL
+        .iter()
+        .any(|other| *other != scenario && other.test_name().contains(name.as_str()));
     let mut out = format!(
-        "$ cargo test -p {} --test scenarios {}\n{} / {}: {verdict}\n",
+        "$ cargo test -p {} --test scenarios {name}{}\n{} / {}: {verdict}\n",
         checkpoint.package(),
-        scenario.test_name(),
+        if exact { " -- --exact" } else { "" },
         checkpoint.package(),
         scenario.id()
     );
