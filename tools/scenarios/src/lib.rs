@@ -16,11 +16,12 @@ mod checkpoint;
 pub mod exercises;
 mod facts;
 pub mod figures;
+pub mod params;
 pub mod steps;
 mod table;
 mod transcript;
 
-pub use catalogue::{Lift, Scenario, Setup, Shape, params};
+pub use catalogue::{Lift, Scenario, Setup, Shape};
 pub use checkpoint::Checkpoint;
 pub use facts::{Fact, Panic, Place, Seen, Text, close, close_code_name};
 pub use table::{Cell, Expect, Row, Verdict, expect, row};

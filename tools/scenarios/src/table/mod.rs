@@ -2,9 +2,10 @@
 //! test must observe. Each part's scenario tests assert it against the real
 //! binary; the book's matrix and transcripts are rendered from it.
 
-use crate::catalogue::{Scenario, params::*};
+use crate::catalogue::Scenario;
 use crate::checkpoint::Checkpoint;
 use crate::facts::{Fact, Panic, Seen};
+use crate::params::*;
 
 /// A `'static` slice of table values, which need a `const` block to be
 /// promoted because their types have destructors.

@@ -11,6 +11,7 @@
 //! returns whether that was fine.
 
 mod admission;
+mod at_url;
 mod cluster;
 mod delivery;
 mod departures;
@@ -23,6 +24,7 @@ use crate::client::{Client, Event, ServerClosed};
 use crate::platform;
 use crate::server::Server;
 use anyhow::{Context, Result, anyhow};
+pub use at_url::{AtUrl, at_url};
 use scenarios::params::{REPLY_SECS, SPIN_SHARE, SPIN_WINDOW_MS};
 use scenarios::{Fact, Scenario, Seen, Shape, Text, Verdict};
 use std::path::Path;
@@ -418,52 +420,6 @@ pub async fn run_at(scenario: Scenario, url: &str) -> Result<Outcome> {
     };
     let acted = crate::uids::within(crate::uids::space_of(scenario), acted);
     within_deadline(scenario.id(), scenario.deadline(), &step, acted).await
-}
-
-/// How a scenario fares against a server someone else started ([`run_at`]).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum AtUrl {
-    /// It can run there beside other scenarios: it uses uids of its own and
-    /// judges only what its own users see.
-    Shared,
-    /// It can run there, but alone: it counts what every client of the
-    /// server causes. Why, in a few words.
-    Alone(&'static str),
-    /// Its verdict there would mean nothing, and why: it needs the server's
-    /// process, or settings that only a server the harness starts has.
-    NotComparable(String),
-}
-
-/// Whether `scenario` can be judged against a running server at a URL.
-pub fn at_url(scenario: Scenario) -> AtUrl {
-    let setup = scenario.setup();
-    match (scenario, setup.shape) {
-        (_, Shape::Cluster { .. }) => {
-            AtUrl::NotComparable("it starts its own nodes and Redis".into())
-        }
-        (_, Shape::Unstarted) => {
-            AtUrl::NotComparable("it starts the server itself, with settings it must refuse".into())
-        }
-        _ if setup.signals => AtUrl::NotComparable("it signals the server's process".into()),
-        (
-            Scenario::ClientVanishes
-            | Scenario::VanishNeighbours
-            | Scenario::EmptyCloseFrame
-            | Scenario::SameUidTwice,
-            _,
-        ) => AtUrl::NotComparable("it watches the server's threads for a spin".into()),
-        (Scenario::SlowReader | Scenario::SlowReaderLarge, _) => {
-            AtUrl::NotComparable("it measures the server's memory".into())
-        }
-        _ if setup.lifted().is_some() => AtUrl::NotComparable(format!(
-            "it lifts the server's {}, which only a server the checker starts can have",
-            setup.lifted().unwrap_or_default()
-        )),
-        (Scenario::AddressLimits | Scenario::ReconnectFlood, _) => {
-            AtUrl::Alone("it counts every connection from this address")
-        }
-        _ => AtUrl::Shared,
-    }
 }
 
 /// `acted`, or an error naming the scenario and the step it was stuck at
