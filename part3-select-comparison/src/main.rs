@@ -143,9 +143,9 @@ impl UserSession {
     /// - `select` polls its left side first, every time: client frames before
     ///   chat messages, and both before the tick. merge-streams picks a random
     ///   stream first on each poll, so under load neither source is favoured.
-    /// - `select` needs `Unpin` futures, hence `pin!` on each one. part2 needed
-    ///   no pinning only because merge-streams declares its merged stream
-    ///   `Unpin` whatever it holds.
+    /// - `select` needs `Unpin` futures, hence `pin!` on those that are not
+    ///   (`next()` already is). part2 needed no pinning only because
+    ///   merge-streams declares its merged stream `Unpin` whatever it holds.
     /// - Every arm here either awaits something new or breaks, so the loop
     ///   cannot spin on a source that is finished.
     async fn run(mut self, mut msg_stream: MessageStream) {
@@ -164,7 +164,7 @@ impl UserSession {
         let mut interval = tokio::time::interval(HEARTBEAT_INTERVAL);
 
         let reason = loop {
-            // `select` takes `Unpin` futures, so each one is pinned on the stack.
+            // `select` takes `Unpin` futures; those that are not are pinned here.
             let tick = pin!(interval.tick());
             let server_msg = pin!(session_receiver.recv());
             let messages = pin!(select(msg_stream.next(), server_msg));
