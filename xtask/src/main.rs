@@ -62,6 +62,11 @@ enum Command {
         /// --quick, a tiny run into target/bench-quick/). Needs redis-server.
         #[arg(long, conflicts_with_all = ["build_times", "cluster", "target"])]
         presence: bool,
+        /// Instead, run one before-and-after of the full bench alone and
+        /// rewrite its page: part4-nodelay, part4-two-sources or
+        /// join-storm.
+        #[arg(long, value_name = "PAGE", conflicts_with_all = ["quick", "build_times", "cluster", "target", "presence"])]
+        before_after: Option<String>,
     },
     /// The workshop's chores: reset the attendee's crate, jump to a
     /// solution, or prove every solution with the scenarios.
@@ -226,6 +231,10 @@ fn run(cli: Cli) -> Result<()> {
             let out = bench_out(&root, quick);
             xtask::bench::bench_cluster(&root, &xtask::bench::ClusterMatrix::new(quick), &out)?
         }
+        Command::Bench {
+            before_after: Some(name),
+            ..
+        } => xtask::bench::bench_before_after(&root, &name, &bench_out(&root, false))?,
         Command::Bench {
             presence: true,
             quick,

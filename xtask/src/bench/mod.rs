@@ -35,5 +35,5 @@ pub use build_times::build_times;
 pub use cluster::bench_cluster;
 pub use config::{ChatRun, ClusterMatrix, Matrix, PresenceMatrix};
 pub use presence::bench_presence;
-pub use run::{bench, bench_target};
+pub use run::{bench, bench_before_after, bench_target};
 pub use servers::{Server, servers};

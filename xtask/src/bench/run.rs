@@ -23,6 +23,25 @@ pub fn bench_target(root: &Path, matrix: &Matrix, out: &Path) -> Result<Vec<Path
     Ok(vec![write_target(&loadgen, matrix, &header, out)?])
 }
 
+/// Runs one before-and-after of the full bench alone (its page's name, such
+/// as `part4-two-sources`), and rewrites its page.
+pub fn bench_before_after(root: &Path, name: &str, out: &Path) -> Result<Vec<PathBuf>> {
+    let Some(compare) = BEFORE_AFTERS
+        .iter()
+        .find(|compare| compare.page.trim_end_matches(".md") == name)
+    else {
+        let names: Vec<&str> = BEFORE_AFTERS
+            .iter()
+            .map(|compare| compare.page.trim_end_matches(".md"))
+            .collect();
+        anyhow::bail!("no before-and-after is called {name:?}; there are {names:?}");
+    };
+    let loadgen = build_servers(root)?;
+    std::fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
+    let header = machine_and_date(&loadgen)?;
+    before_after(root, &loadgen, compare, &header, out)
+}
+
 /// Builds the release binaries and runs the matrix, writing its pages into
 /// `out`. Returns the files written.
 pub fn bench(root: &Path, matrix: &Matrix, out: &Path) -> Result<Vec<PathBuf>> {
