@@ -1,5 +1,5 @@
 //! Every scenario of the table, run against the real `part2` binary: one
-//! test per scenario, `cargo test -p part2 --test scenarios <name>` for one.
+//! test per scenario; `cargo test -p part2 --test scenarios -- --exact <name>` runs one.
 
 fn main() {
     testkit::scenario_suite(

@@ -1,4 +1,4 @@
-//! Checkpoint 4: part3 with every defect of the scenario table fixed.
+//! Checkpoint 4: part3 with the table's defects fixed, but actix-http's linger.
 //!
 //! The shape is still the blog's: one chat server task owns the map of users,
 //! and one session task per connection talks to its client. What changes is

@@ -1,5 +1,5 @@
 //! Every scenario of the table, run against the real `part4-hardening` binary: one
-//! test per scenario, `cargo test -p part4-hardening --test scenarios <name>` for one.
+//! test per scenario; `cargo test -p part4-hardening --test scenarios -- --exact <name>` runs one.
 
 fn main() {
     testkit::scenario_suite(
