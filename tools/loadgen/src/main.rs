@@ -62,9 +62,9 @@ struct Load {
     #[arg(long, default_value_t = 1)]
     nodes: usize,
     /// Whether every client (readers, senders, probers) sets TCP_NODELAY.
-    /// true is what browsers do. false leaves Nagle's algorithm on, as most
+    /// true is what browsers do. false leaves Nagle's algorithm on, as some
     /// clients that are not browsers do (a default tokio-tungstenite
-    /// connection, Python's websockets): a small frame written right after
+    /// connection, chat-client's): a small frame written right after
     /// another, such as a line after a pong, then waits for that one's ACK,
     /// which the server may delay by up to 40 ms.
     #[arg(long, default_value_t = true, action = clap::ArgAction::Set, value_name = "true|false")]

@@ -241,7 +241,7 @@ catalogue! {
                 is cut within {STALL_LIMIT_SECS} s, and user 3 hears that user 1 left");
     /// A client that chats, with Nagle's algorithm on, is left unpinged.
     ChattyClient = "chatty-client", deadline 60 s, setup (SERVER),
-        title ("user 1, with Nagle's algorithm on as most non-browser clients have it, sends a \
+        title ("user 1, with Nagle's algorithm on as a default tokio-tungstenite client has it, sends a \
                 line every {CHATTY_EVERY_MS} ms, {CHATTY_LINES} in all: the server does not ping \
                 it (a ping makes such a client hold its next line for a delayed ACK), and user 2 \
                 gets every line");

@@ -493,7 +493,7 @@ impl fmt::Display for Fact {
                 f,
                 "all {users} users were still connected {secs} s later, none closed"
             ),
-            Fact::NotPinged { who } => write!(f, "the server sent {who} no ping"),
+            Fact::NotPinged { who } => write!(f, "the server did not ping {who}"),
             Fact::Pinged { who } => write!(f, "the server pinged {who}"),
             Fact::Stderr { text } => write!(f, "the process wrote exactly {text:?} to stderr"),
             Fact::MemoryBelow { mib } => {

@@ -145,9 +145,9 @@ impl Client {
         Self::open_configured(url, headers, true).await
     }
 
-    /// Opens `url` as `uid` with Nagle's algorithm on, as tokio-tungstenite,
-    /// Python's websockets and most clients that are not browsers leave it:
-    /// a small frame written right after another waits for that one's ACK.
+    /// Opens `url` as `uid` with Nagle's algorithm on, as a default
+    /// tokio-tungstenite connection (chat-client's) leaves it: a small frame
+    /// written right after another waits for that one's ACK.
     pub async fn connect_with_nagle(url: &str, uid: &str) -> Result<Client> {
         match Self::open_configured(url, &[("uid", uid)], false).await? {
             Connection::Open(client) => Ok(*client),

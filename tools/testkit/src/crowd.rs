@@ -67,7 +67,7 @@ pub struct Crowd<R: Reader> {
 }
 
 /// Connects as `uid` with TCP_NODELAY, as browsers set it, or with Nagle's
-/// algorithm on, as most clients that are not browsers leave it.
+/// algorithm on, as a default tokio-tungstenite connection leaves it.
 pub async fn connect(url: &str, uid: &str, nodelay: bool) -> Result<Client> {
     if nodelay {
         Client::connect(url, uid).await

@@ -47,7 +47,7 @@ impl ChatRun {
         if self.nodelay {
             "clients with TCP_NODELAY, as browsers set it"
         } else {
-            "clients with Nagle's algorithm on, as most clients that are not browsers leave it"
+            "clients with Nagle's algorithm on, as a default tokio-tungstenite connection leaves it"
         }
     }
 

@@ -53,8 +53,9 @@ pub(super) fn invalid_frames() -> Row {
     ws(
         Expect::Defect {
             label: "silent, spins",
-            why: "`let Ok(msg) = msg else { return None }` drops the error, and the stream \
-                  yields it again at once, for ever: the session spins and starves its worker",
+            why: "`let Ok(msg) = msg else { return None }` drops the error; a reserved opcode's \
+                  error comes again at once, for ever (actix-http leaves the frame in its \
+                  buffer): the session spins and starves its worker",
             shows: list![
                 Fact::saw("the sender of bytes that are not UTF-8", Seen::Nothing),
                 Fact::saw("the sender of a reserved opcode", Seen::Nothing),
