@@ -407,7 +407,6 @@ impl Client {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use tokio_tungstenite::tungstenite::handshake::server::{Request, Response};
 
     /// A server that accepts one connection, reads its uid header into
     /// `uid`, sends `line` and then closes with 1008 "go away".
@@ -418,15 +417,7 @@ mod tests {
         let url = format!("ws://{}/ws", listener.local_addr().expect("address"));
         let task = tokio::spawn(async move {
             let (stream, _) = listener.accept().await.expect("accepting");
-            let mut uid = String::new();
-            // The callback's type is tungstenite's, a large error included.
-            #[allow(clippy::result_large_err)]
-            let read_uid = |request: &Request, response: Response| {
-                let header = request.headers().get("uid");
-                uid = header.and_then(|v| v.to_str().ok()).unwrap_or("?").into();
-                Ok(response)
-            };
-            let mut ws = tokio_tungstenite::accept_hdr_async(stream, read_uid)
+            let (mut ws, uid) = crate::test_server::accept_with_uid(stream)
                 .await
                 .expect("the handshake");
             ws.send(Message::text(line)).await.expect("sending");

@@ -237,7 +237,6 @@ mod tests {
     use tokio::net::TcpListener;
     use tokio::sync::broadcast;
     use tokio_tungstenite::tungstenite::Message;
-    use tokio_tungstenite::tungstenite::handshake::server::{Request, Response};
 
     #[test]
     fn probes_are_told_from_other_lines() {
@@ -280,15 +279,7 @@ mod tests {
             while let Ok((stream, _)) = listener.accept().await {
                 let lines = lines.clone();
                 tokio::spawn(async move {
-                    let mut uid = String::new();
-                    // The callback's type is tungstenite's, a large error included.
-                    #[allow(clippy::result_large_err)]
-                    let read_uid = |request: &Request, response: Response| {
-                        let header = request.headers().get("uid");
-                        uid = header.and_then(|v| v.to_str().ok()).unwrap_or("?").into();
-                        Ok(response)
-                    };
-                    let Ok(ws) = tokio_tungstenite::accept_hdr_async(stream, read_uid).await else {
+                    let Ok((ws, uid)) = crate::test_server::accept_with_uid(stream).await else {
                         return;
                     };
                     let (mut sink, mut source) = ws.split();

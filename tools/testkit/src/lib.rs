@@ -19,6 +19,8 @@ mod raw;
 mod redis;
 mod runners;
 mod server;
+#[cfg(test)]
+mod test_server;
 pub mod uids;
 
 pub use client::{Client, Connection, Event, ServerClosed};
