@@ -146,8 +146,7 @@ pub(in crate::runners) async fn outage_same_uid(run: &mut Run, nodes: &mut Nodes
     nodes.redis.kill().await?;
     let _ = full_notice(&mut two, LINK_LOST, REPLY).await;
     run.step("uid 7 connects to node 1, then to node 2");
-    let mut older = run.join_at(&url_1, "7").await?;
-    let mut newer = run.join_at(&url_2, "7").await?;
+    let (mut older, mut newer) = older_then_newer(run, &url_1, &url_2).await?;
     run.step("Redis starts again");
     nodes.redis.start_again().await?;
     newer_wins(run, &mut older, &mut newer, &mut two).await
@@ -166,8 +165,7 @@ pub(in crate::runners) async fn missed_claim(run: &mut Run, nodes: &mut Nodes) -
     let _ = full_notice(&mut two, LINK_LOST, REPLY).await;
     run.step("uid 7 connects to node 1, then to node 2");
     let mut channel = nodes.redis.subscribe(CHANNEL).await?;
-    let mut older = run.join_at(&url_1, "7").await?;
-    let mut newer = run.join_at(&url_2, "7").await?;
+    let (mut older, mut newer) = older_then_newer(run, &url_1, &url_2).await?;
     run.step("node 2's claim of uid 7 goes out while node 1 cannot hear it");
     let until = tokio::time::Instant::now() + REPLY;
     loop {
@@ -182,6 +180,18 @@ pub(in crate::runners) async fn missed_claim(run: &mut Run, nodes: &mut Nodes) -
     run.step("node 1 may connect again");
     proxy.refuse(false);
     newer_wins(run, &mut older, &mut newer, &mut two).await
+}
+
+/// Uid 7 joins node 1, then node 2, in that order by the clock. A claim is
+/// timed in milliseconds, and two in the same millisecond are ordered by
+/// node id, which is random: the newer connection must also be a later
+/// millisecond (both joins can fit in one on a fast machine), so the second
+/// waits for the clock to move on.
+async fn older_then_newer(run: &mut Run, url_1: &str, url_2: &str) -> Result<(Client, Client)> {
+    let older = run.join_at(url_1, "7").await?;
+    tokio::time::sleep(Duration::from_millis(2)).await;
+    let newer = run.join_at(url_2, "7").await?;
+    Ok((older, newer))
 }
 
 /// The end of both scenarios of one uid on two nodes: the older connection
