@@ -205,7 +205,7 @@ pub fn write_stage(root: &Path, number: usize) -> Result<String> {
         target = target.display(),
         binary = binary.display(),
         checks = if checks.is_empty() {
-            "(this step changes no verdict: run them all)".to_string()
+            "\n  (this step changes no verdict: that checks every scenario)".to_string()
         } else {
             checks.join(" ")
         },
