@@ -198,7 +198,7 @@ pub fn write_stage(root: &Path, number: usize) -> Result<String> {
         "step 4.{number}: {title} (book/src/{page})\n\
          wrote {dir}/\n\n\
          run it:\n  cargo run --manifest-path {dir}/Cargo.toml --target-dir {target}\n\
-         check it, once built:\n  cargo run -p workshop-check -- --bin {binary} {checks}\n\
+         check it, once built:\n  cargo run -p workshop-check -- --bin {binary}{checks}\n\
          read its diff:\n  cargo xtask step 4.{number} --diff\n",
         title = step.title,
         page = step.page,
@@ -207,7 +207,7 @@ pub fn write_stage(root: &Path, number: usize) -> Result<String> {
         checks = if checks.is_empty() {
             "\n  (this step changes no verdict: that checks every scenario)".to_string()
         } else {
-            checks.join(" ")
+            format!(" {}", checks.join(" "))
         },
     ))
 }
