@@ -258,6 +258,25 @@ pub fn verify(root: &Path, scratch: &Scratch, stages: &[Stage]) -> Result<()> {
         .zip(&seen)
         .filter_map(|(stage, seen)| problem(stage, seen.as_ref()))
         .collect();
+    // The verdicts alone do not say why: run each scenario that was off
+    // once more, alone and in words, for the log (its verdict stands).
+    for (index, (stage, seen)) in stages.iter().zip(&seen).enumerate() {
+        let Some(Ok(seen)) = seen else { continue };
+        let binary = binaries.join(exe(&format!("stage-{:02}", index + 1)));
+        for (id, wanted) in &stage.wanted {
+            if seen.get(*id).map(String::as_str) == Some(*wanted) {
+                continue;
+            }
+            println!("== {}: {id} again, alone, to show why", stage.name);
+            let output = Command::new(&checker)
+                .args(["--only", id, "--bin"])
+                .arg(&binary)
+                .output()
+                .with_context(|| format!("running {}", checker.display()))?;
+            print!("{}", String::from_utf8_lossy(&output.stdout));
+            print!("{}", String::from_utf8_lossy(&output.stderr));
+        }
+    }
     if !failed.is_empty() {
         bail!(
             "{} of {} stages:\n{}",
