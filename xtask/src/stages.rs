@@ -221,6 +221,8 @@ pub fn verify(root: &Path, scratch: &Scratch, stages: &[Stage]) -> Result<()> {
     let mut running: VecDeque<Running> = VecDeque::new();
     let mut seen: Vec<Option<Result<BTreeMap<String, String>>>> =
         stages.iter().map(|_| None).collect();
+    // What each checker said of the scenarios that did not work.
+    let mut told: Vec<String> = stages.iter().map(|_| String::new()).collect();
     let mut printed = 0;
     for (index, stage) in stages.iter().enumerate() {
         scratch
@@ -232,7 +234,7 @@ pub fn verify(root: &Path, scratch: &Scratch, stages: &[Stage]) -> Result<()> {
         let binary = binaries.join(exe(&format!("stage-{:02}", index + 1)));
         fs::copy(&built, &binary).with_context(|| format!("copying {}", built.display()))?;
         while running.len() >= CHECKERS {
-            finish_oldest(&mut running, &mut seen)?;
+            finish_oldest(&mut running, &mut seen, &mut told)?;
             printed = print_ready(stages, &seen, printed);
         }
         let mut command = Command::new(&checker);
@@ -250,7 +252,7 @@ pub fn verify(root: &Path, scratch: &Scratch, stages: &[Stage]) -> Result<()> {
         running.push_back(Running { index, child });
     }
     while !running.is_empty() {
-        finish_oldest(&mut running, &mut seen)?;
+        finish_oldest(&mut running, &mut seen, &mut told)?;
         printed = print_ready(stages, &seen, printed);
     }
     // Twelve scenarios and a build share two cores here, and a scenario
@@ -268,6 +270,8 @@ pub fn verify(root: &Path, scratch: &Scratch, stages: &[Stage]) -> Result<()> {
             .map(|(id, _)| *id)
             .collect();
         for id in off {
+            println!("== {}: {id}, beside the others, saw:", stage.name);
+            print!("{}", block_of(&told[index], id));
             println!("== {}: {id} again, alone", stage.name);
             let output = Command::new(&checker)
                 .args(["--only", id, "--bin"])
@@ -301,10 +305,35 @@ pub fn verify(root: &Path, scratch: &Scratch, stages: &[Stage]) -> Result<()> {
     Ok(())
 }
 
+/// The lines `workshop-check --json` wrote on stderr about scenario `id`.
+fn block_of(stderr: &str, id: &str) -> String {
+    let mut block = String::new();
+    let mut inside = false;
+    for line in stderr.lines() {
+        if line.starts_with("  ") {
+            if inside {
+                block.push_str(line);
+                block.push('\n');
+            }
+            continue;
+        }
+        inside = line.starts_with(&format!("{id}: "));
+        if inside {
+            block.push_str(line);
+            block.push('\n');
+        }
+    }
+    if block.is_empty() {
+        block.push_str("(nothing was said of it)\n");
+    }
+    block
+}
+
 /// Waits for the oldest checker and keeps what it saw.
 fn finish_oldest(
     running: &mut VecDeque<Running>,
     seen: &mut [Option<Result<BTreeMap<String, String>>>],
+    told: &mut [String],
 ) -> Result<()> {
     let Some(Running { index, child }) = running.pop_front() else {
         return Ok(());
@@ -313,6 +342,7 @@ fn finish_oldest(
         .wait_with_output()
         .context("waiting for workshop-check")?;
     seen[index] = Some(verdicts(&output));
+    told[index] = String::from_utf8_lossy(&output.stderr).into_owned();
     Ok(())
 }
 
@@ -387,6 +417,20 @@ mod tests {
         );
         assert!(!scratch.contains("part1"), "{scratch}");
         assert!(!scratch.contains("default-members"), "{scratch}");
+    }
+
+    #[test]
+    fn the_block_of_a_scenario_is_its_line_and_the_indented_ones_after() {
+        let stderr = "burst: defect\n  - a fact\n  ~ a figure\nshutdown: defect\n  - other\n";
+        assert_eq!(
+            block_of(stderr, "burst"),
+            "burst: defect\n  - a fact\n  ~ a figure\n"
+        );
+        assert_eq!(
+            block_of(stderr, "shutdown"),
+            "shutdown: defect\n  - other\n"
+        );
+        assert_eq!(block_of(stderr, "crowd"), "(nothing was said of it)\n");
     }
 
     #[test]

@@ -298,6 +298,19 @@ fn run_all(selected: &[Scenario], target: &Target, jobs: usize, show: bool) -> V
                     Ok(outcome) => {
                         let checked = Checked::Ran(outcome.verdict);
                         finished += 1;
+                        // With --json the verdicts go to stdout; what was
+                        // seen of each that does not work goes to stderr,
+                        // for whoever needs to know why (`xtask` prints it
+                        // when a verdict is not the one it wanted).
+                        if !show && !matches!(outcome.verdict, Verdict::Works) {
+                            eprintln!("{}: {}", scenario.id(), outcome.verdict.word());
+                            for fact in &outcome.facts {
+                                eprintln!("  - {fact}");
+                            }
+                            for figure in &outcome.figures {
+                                eprintln!("  ~ {figure}");
+                            }
+                        }
                         if show {
                             let took = took.as_secs_f64();
                             eprintln!(
