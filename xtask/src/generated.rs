@@ -140,3 +140,27 @@ pub fn stale(root: &Path, pages: &[Generated]) -> Result<Vec<String>> {
     }
     Ok(problems)
 }
+
+/// `page` (named `name` in errors) with the text between the lines
+/// `start` and `end` replaced by `body`: how a generated block lives in a
+/// hand-written page (the README's summary and layout, the introduction's
+/// layout).
+pub(crate) fn between_markers(
+    page: &str,
+    name: &str,
+    start: &str,
+    end: &str,
+    body: &str,
+) -> Result<String> {
+    let from = page
+        .find(start)
+        .with_context(|| format!("{name} has no line {start:?}"))?;
+    let to = page
+        .find(end)
+        .with_context(|| format!("{name} has no line {end:?}"))?;
+    if to < from {
+        bail!("{name}'s markers {start:?} and {end:?} are in the wrong order");
+    }
+    let body_start = from + start.len();
+    Ok(format!("{}\n{body}{}", &page[..body_start], &page[to..]))
+}

@@ -194,17 +194,7 @@ pub fn render_layout(rows: &[LayoutRow]) -> String {
 /// `page` (named `name` in errors) with the text between its layout markers
 /// replaced by `table`.
 pub fn with_layout(page: &str, name: &str, table: &str) -> Result<String> {
-    let start = page
-        .find(LAYOUT_START)
-        .with_context(|| format!("{name} has no line {LAYOUT_START:?}"))?;
-    let end = page
-        .find(LAYOUT_END)
-        .with_context(|| format!("{name} has no line {LAYOUT_END:?}"))?;
-    if end < start {
-        bail!("{name}'s layout markers are in the wrong order");
-    }
-    let body_start = start + LAYOUT_START.len();
-    Ok(format!("{}\n{table}{}", &page[..body_start], &page[end..]))
+    crate::generated::between_markers(page, name, LAYOUT_START, LAYOUT_END, table)
 }
 
 #[cfg(test)]

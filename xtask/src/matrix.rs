@@ -1,7 +1,7 @@
 //! The pages rendered from the scenario table: the matrix, the close codes
 //! part 4 sends, and the README's summary.
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Context, Result};
 use scenarios::{Checkpoint, Expect, Fact, Scenario, Seen};
 use std::fmt::Write as _;
 use std::fs;
@@ -231,22 +231,13 @@ pub fn render_close_codes() -> String {
 
 /// The README with its summary block replaced by [`render_summary`].
 pub fn readme_with_summary(readme: &str) -> Result<String> {
-    let start = readme
-        .find(SUMMARY_START)
-        .with_context(|| format!("README.md has no line {SUMMARY_START:?}"))?;
-    let end = readme
-        .find(SUMMARY_END)
-        .with_context(|| format!("README.md has no line {SUMMARY_END:?}"))?;
-    if end < start {
-        bail!("README.md's summary markers are in the wrong order");
-    }
-    let body_start = start + SUMMARY_START.len();
-    Ok(format!(
-        "{}\n{}{}",
-        &readme[..body_start],
-        render_summary(),
-        &readme[end..]
-    ))
+    crate::generated::between_markers(
+        readme,
+        "README.md",
+        SUMMARY_START,
+        SUMMARY_END,
+        &render_summary(),
+    )
 }
 
 #[cfg(test)]
