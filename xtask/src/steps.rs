@@ -135,9 +135,6 @@ fn fixes(step: &Step) -> String {
 /// Builds every stage in a scratch workspace and checks each with its
 /// scenarios (see [`crate::stages::verify`]).
 pub fn verify(root: &Path) -> Result<()> {
-    if STEPS.is_empty() {
-        bail!("there are no steps yet ({STEPS_DIR} and scenarios::steps::STEPS)");
-    }
     let files: Vec<(PathBuf, String)> = crate_files(&root.join(FROM.package()))?
         .into_iter()
         .map(|(path, content)| (Path::new(TO.package()).join(path), content))
@@ -370,10 +367,8 @@ mod tests {
 
     #[test]
     fn steps_are_named_like_part_4_point_n() {
-        if STEPS.len() >= 3 {
-            assert_eq!(parse_step("4.3").ok(), Some(3));
-            assert_eq!(parse_step("3").ok(), Some(3));
-        }
+        assert_eq!(parse_step("4.3").ok(), Some(3));
+        assert_eq!(parse_step("3").ok(), Some(3));
         assert!(parse_step("4.0").is_err());
         assert!(parse_step("five").is_err());
         assert!(parse_step(&format!("4.{}", STEPS.len() + 1)).is_err());
