@@ -120,28 +120,36 @@ fn exe(name: &str) -> String {
     format!("{name}{}", std::env::consts::EXE_SUFFIX)
 }
 
-/// Applies `patch` with `git apply` in `dir`. The ceiling keeps git from
-/// looking above `dir` for a repository (a scratch copy under `target/` is
-/// inside the clone's work tree, whose root would otherwise be where the
-/// patch's paths start).
+/// Applies `patch` with `git apply` in `dir`.
 pub fn apply(dir: &Path, patch: &Path) -> Result<()> {
-    let ceiling = dir.parent().unwrap_or(dir);
+    git(
+        dir,
+        &["apply", "--whitespace=nowarn", &patch.to_string_lossy()],
+    )?;
+    Ok(())
+}
+
+/// Runs git in `dir` and returns what it printed. The ceiling keeps git
+/// from looking above `dir` for a repository (a scratch copy under
+/// `target/` is inside the clone's work tree, whose root would otherwise be
+/// where a patch's paths start).
+pub(crate) fn git(dir: &Path, args: &[&str]) -> Result<String> {
     let output = Command::new("git")
         .current_dir(dir)
-        .env("GIT_CEILING_DIRECTORIES", ceiling)
-        .args(["apply", "--whitespace=nowarn"])
-        .arg(patch)
+        .env("GIT_CEILING_DIRECTORIES", dir.parent().unwrap_or(dir))
+        .args(["-c", "core.autocrlf=false", "-c", "core.quotepath=off"])
+        .args(args)
         .output()
-        .context("running git apply (the patches need git on the PATH)")?;
+        .with_context(|| format!("running git {} (git must be on the PATH)", args.join(" ")))?;
     if !output.status.success() {
         bail!(
-            "git apply {} failed in {}:\n{}",
-            patch.display(),
+            "git {} failed in {}:\n{}",
+            args.join(" "),
             dir.display(),
             String::from_utf8_lossy(&output.stderr)
         );
     }
-    Ok(())
+    Ok(String::from_utf8_lossy(&output.stdout).into_owned())
 }
 
 /// The root manifest with `member` as the only member, and its path

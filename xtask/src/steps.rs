@@ -7,7 +7,7 @@
 //! - [`verify`]: every stage built and checked by its scenarios;
 //! - [`write_stage`]: `cargo xtask step 4.N`, a stage to run and test.
 
-use crate::stages::{Scratch, Stage, Verdicts};
+use crate::stages::{Scratch, Stage, Verdicts, git};
 use anyhow::{Context, Result, bail};
 use scenarios::steps::{STEPS, STEPS_DIR, Step};
 use scenarios::{Checkpoint, Scenario, Shape, Verdict, expect};
@@ -207,26 +207,6 @@ pub fn write_stage(root: &Path, number: usize) -> Result<String> {
             format!(" {}", checks.join(" "))
         },
     ))
-}
-
-/// Runs git in `dir` (never above it) and returns what it printed.
-fn git(dir: &Path, args: &[&str]) -> Result<String> {
-    let output = std::process::Command::new("git")
-        .current_dir(dir)
-        .env("GIT_CEILING_DIRECTORIES", dir.parent().unwrap_or(dir))
-        .args(["-c", "core.autocrlf=false", "-c", "core.quotepath=off"])
-        .args(args)
-        .output()
-        .with_context(|| format!("running git {} (the steps need git)", args.join(" ")))?;
-    if !output.status.success() {
-        bail!(
-            "git {} failed in {}:\n{}",
-            args.join(" "),
-            dir.display(),
-            String::from_utf8_lossy(&output.stderr)
-        );
-    }
-    Ok(String::from_utf8_lossy(&output.stdout).into_owned())
 }
 
 fn commit_all(dir: &Path, message: &str) -> Result<()> {
