@@ -6,7 +6,7 @@ use super::config::{ChatRun, TARGET};
 use super::loadgen::loadgen_lines;
 use super::pages::GENERATED;
 use super::servers::{build_at, has_commit, release};
-use super::stats::{field, median_range, ratios, spread};
+use super::stats::{cell, field, ratios, spread};
 use anyhow::{Context, Result, bail};
 use scenarios::Checkpoint;
 use scenarios::figures::{CPU_US_PER_DELIVERY, P50_US, P99_US, RUN, SECS, SERVER};
@@ -243,9 +243,9 @@ pub fn before_after_page(
                 let _ = writeln!(
                     out,
                     "| {label} | {} | {} | {} | {:.2}, {:.2}, {:.2} |",
-                    median_range(spread(&field(runs, P50_US)), 1000.0, 1),
-                    median_range(spread(&field(runs, P99_US)), 1000.0, 1),
-                    median_range(spread(&field(runs, CPU_US_PER_DELIVERY)), 1.0, 2),
+                    cell(runs, P50_US, 1000.0, 1),
+                    cell(runs, P99_US, 1000.0, 1),
+                    cell(runs, CPU_US_PER_DELIVERY, 1.0, 2),
                     ratio(P50_US),
                     ratio(P99_US),
                     ratio(CPU_US_PER_DELIVERY),

@@ -4,7 +4,7 @@
 use super::config::{ChatRun, ClusterMatrix};
 use super::loadgen::{chat_args, loadgen_json, machine_and_date};
 use super::servers::{CLUSTER, build_cluster};
-use super::stats::{field, median_range, ratios, spread};
+use super::stats::{cell, field, ratios, spread};
 use anyhow::{Context, Result, bail};
 use scenarios::figures::{
     CPU_US_PER_DELIVERY, DELIVERIES_PER_SEC, MISSING, NODES, P50_US, P99_US,
@@ -80,21 +80,18 @@ pub fn cluster_table(chat: &ChatRun, figures: &[(usize, Vec<Value>)]) -> String 
         return out;
     };
     for (count, runs) in figures {
-        let cell = |key: &str, scale: f64, digits: usize| {
-            median_range(spread(&field(runs, key)), scale, digits)
-        };
         let (ratio, _, _) = spread(&ratios(runs, reference, DELIVERIES_PER_SEC));
         let (missing, _, missing_hi) = spread(&field(runs, MISSING));
         let _ = writeln!(
             out,
             "| {count} | {} | {ratio:.2} | {} | {} | {} | {} | {} | {} | {missing:.0} (max {missing_hi:.0}) |",
-            cell(DELIVERIES_PER_SEC, 1.0, 0),
-            cell(SENT_PER_SEC, 1.0, 0),
-            cell(P50_US, 1000.0, 1),
-            cell(P99_US, 1000.0, 1),
-            cell(CPU_US_PER_DELIVERY, 1.0, 2),
-            cell(REDIS_CPU_US_PER_DELIVERY, 1.0, 2),
-            cell(RSS_KIB, 1024.0, 1),
+            cell(runs, DELIVERIES_PER_SEC, 1.0, 0),
+            cell(runs, SENT_PER_SEC, 1.0, 0),
+            cell(runs, P50_US, 1000.0, 1),
+            cell(runs, P99_US, 1000.0, 1),
+            cell(runs, CPU_US_PER_DELIVERY, 1.0, 2),
+            cell(runs, REDIS_CPU_US_PER_DELIVERY, 1.0, 2),
+            cell(runs, RSS_KIB, 1024.0, 1),
         );
     }
     out

@@ -2,7 +2,7 @@
 
 use super::config::{ChatRun, Matrix};
 use super::servers::Server;
-use super::stats::{field, median_range, ratios, spread};
+use super::stats::{cell, field, ratios, spread};
 use scenarios::figures::{
     CPU_US_PER_DELIVERY, DELIVERIES_PER_SEC, KIB_PER_CONNECTION, MISSING, P50_US, P99_US, RSS_KIB,
     SECS, SENT_PER_SEC,
@@ -36,21 +36,18 @@ pub fn chat_page(
         return out;
     };
     for (server, runs) in figures {
-        let cell = |key: &str, scale: f64, digits: usize| {
-            median_range(spread(&field(runs, key)), scale, digits)
-        };
         let ratio = |key: &str| spread(&ratios(runs, reference, key)).0;
         let (missing, _, missing_hi) = spread(&field(runs, MISSING));
         let _ = writeln!(
             out,
             "| {} | {} | {} | {} | {} | {} | {} | {missing:.0} (max {missing_hi:.0}) | {:.2}, {:.2}, {:.2} |",
             server.label,
-            cell(P50_US, 1000.0, 1),
-            cell(P99_US, 1000.0, 1),
-            cell(SENT_PER_SEC, 1.0, 0),
-            cell(DELIVERIES_PER_SEC, 1.0, 0),
-            cell(CPU_US_PER_DELIVERY, 1.0, 2),
-            cell(RSS_KIB, 1024.0, 1),
+            cell(runs, P50_US, 1000.0, 1),
+            cell(runs, P99_US, 1000.0, 1),
+            cell(runs, SENT_PER_SEC, 1.0, 0),
+            cell(runs, DELIVERIES_PER_SEC, 1.0, 0),
+            cell(runs, CPU_US_PER_DELIVERY, 1.0, 2),
+            cell(runs, RSS_KIB, 1024.0, 1),
             ratio(P50_US),
             ratio(P99_US),
             ratio(CPU_US_PER_DELIVERY),
@@ -91,8 +88,8 @@ pub fn connections_page(
             out,
             "| {} | {} | {} | {ratio:.2} |",
             server.label,
-            median_range(spread(&field(idle, KIB_PER_CONNECTION)), 1.0, 1),
-            median_range(spread(&field(storm, SECS)), 1.0, 2),
+            cell(idle, KIB_PER_CONNECTION, 1.0, 1),
+            cell(storm, SECS, 1.0, 2),
         );
     }
     out

@@ -65,6 +65,12 @@ pub fn median_range((m, lo, hi): (f64, f64, f64), scale: f64, digits: usize) -> 
     )
 }
 
+/// A table cell: the median of `key` across `runs`, with its min and max,
+/// each divided by `scale`, to `digits` decimals.
+pub fn cell(runs: &[Value], key: &str, scale: f64, digits: usize) -> String {
+    median_range(spread(&field(runs, key)), scale, digits)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
