@@ -402,6 +402,37 @@ catalogue! {
         }),
         title ("`REDIS_URL` names a port where no Redis listens: the node exits within \
                 {REPLY_SECS} s with status 1 and says what to do");
+    /// Someone speaks as another user by naming their uid.
+    Impersonation = "impersonation", deadline 60 s, setup (SERVER),
+        title ("user 1 chats; a client logged in as uid {IMPOSTOR_UID} opens `/ws` with the \
+                header `uid: 1` and says `it is me, user 1`: its line is shown as uid \
+                {IMPOSTOR_UID}'s, user 1 stays connected, and user 1's next line reaches user 2");
+    /// An upgrade without a token.
+    NoToken = "no-token", deadline 60 s, setup (SERVER),
+        title ("an upgrade with the header `uid: 1` and no token is refused with HTTP 401 and a \
+                body that says how to log in");
+    /// Tokens that the server did not issue as they are.
+    TamperedToken = "tampered-token", deadline 60 s, setup (SERVER),
+        title ("a token for uid 1 with its uid changed to 2, and a token signed with another \
+                key: each upgrade is refused with HTTP 401 and a body that says to log in again");
+    /// A token past its expiry.
+    ExpiredToken = "expired-token", deadline 60 s, setup (SERVER),
+        title ("a token for uid 1 that expired a second ago is refused with HTTP 401 and a body \
+                that says it expired");
+    /// Logging in with a name and a password.
+    Login = "login", deadline 60 s, setup (SERVER),
+        title ("`POST /login` as {DEMO_NAME} with her password answers a token, and sets it as \
+                an HttpOnly, SameSite=Strict cookie; the token chats as uid {DEMO_UID}; a wrong \
+                password and an unknown name each get HTTP 401 and the same body");
+    /// Guessing passwords from one address.
+    LoginLimit = "login-limit", deadline 60 s, setup (SERVER),
+        title ("{LOGIN_ATTEMPTS} wrong passwords from one address get HTTP 401; the next \
+                attempt, with the right password, gets HTTP 429 and a body that says to wait \
+                {LOGIN_WAIT_SECS} s");
+    /// A token issued by one node, used on another.
+    ClusterOneToken = "cluster-one-token", deadline 60 s, setup (cluster(2)),
+        title ("{DEMO_NAME} logs in at node 1 and chats at node 2 with that token: user 2 on \
+                node 1 gets her line");
 }
 
 impl Scenario {

@@ -35,6 +35,8 @@ checkpoints! {
     Part4 => "part4-hardening",
     /// `part5-scale-out`: part4 on several processes, one chat, over Redis pub/sub.
     Part5 => "part5-scale-out",
+    /// `part6-identity`: part5 with accounts, a signed token on every upgrade, and wss.
+    Part6 => "part6-identity",
 }
 
 impl Checkpoint {

@@ -70,6 +70,11 @@ pub struct Panic {
 pub enum Fact {
     /// `GET path` answered with this status and body.
     Answered { path: Text, status: u16, body: Text },
+    /// A `POST /login` (`who`: as whom, with what password) answered with
+    /// this status and body; a token in the body is written `<token>`.
+    LoggedIn { who: Text, status: u16, body: Text },
+    /// The cookie a login set, its token written `<token>`.
+    Cookie { set: Text },
     /// A named user (or client) saw this.
     Saw {
         /// Who, such as `user 1` or `the older connection`.
@@ -218,6 +223,15 @@ impl Seen {
 
 impl Fact {
     /// `who` saw `event`, in a table.
+    /// A `POST /login` answered `status` with `body`.
+    pub const fn logged_in(who: &'static str, status: u16, body: &'static str) -> Fact {
+        Fact::LoggedIn {
+            who: Cow::Borrowed(who),
+            status,
+            body: Cow::Borrowed(body),
+        }
+    }
+
     pub const fn saw(who: &'static str, event: Seen) -> Fact {
         Fact::Saw {
             who: Cow::Borrowed(who),
@@ -413,6 +427,10 @@ impl fmt::Display for Fact {
             Fact::Answered { path, status, body } => {
                 write!(f, "GET {path} answered {status} {body:?}")
             }
+            Fact::LoggedIn { who, status, body } => {
+                write!(f, "POST /login {who} answered {status} {body:?}")
+            }
+            Fact::Cookie { set } => write!(f, "the login set the cookie {set:?}"),
             Fact::Saw { who, event } => write!(f, "{who} saw {event}"),
             Fact::Delivered { who, messages } => write!(
                 f,

@@ -141,3 +141,14 @@ pub const REBOUND_HOST: &str = "rebound.example";
 pub const BACKLOG_LINES: usize = 200;
 /// What `bad-port` sets PORT to.
 pub const BAD_PORT: &str = "abc";
+/// The demo account that part 6's scenarios log in as, its password (the
+/// README publishes both) and its uid, from `part6-identity/demo-users.txt`.
+pub const DEMO_NAME: &str = "alice";
+pub const DEMO_PASSWORD: &str = "rabbit-hole";
+pub const DEMO_UID: u32 = 1;
+/// Login attempts one address may make at once (part 6's `LOGIN_BURST`),
+/// and the seconds until it may make another (`LOGIN_REFILL`).
+pub const LOGIN_ATTEMPTS: usize = 5;
+pub const LOGIN_WAIT_SECS: u64 = 12;
+/// The uid of the account an impersonator has of its own.
+pub const IMPOSTOR_UID: u32 = 9;

@@ -1,5 +1,6 @@
-//! The checkpoints' browser page (`GET /`, parts 4 and 5), driven as a person
-//! would use it: type a uid and connect, type a line and send, read the log.
+//! The checkpoints' browser page (`GET /`, parts 4 to 6), driven as a person
+//! would use it: type a uid and connect (or, on part 6's, log in and
+//! connect), type a line and send, read the log.
 //! The ids it relies on (`uid`, `connect`, `status`, `message`, `send`,
 //! `log`) are the page's; a page that renames one fails these steps with the
 //! condition that never came true.
@@ -44,6 +45,52 @@ impl<'a> ChatPage<'a> {
         ))
         .await
         .with_context(|| format!("the status never said connected as {uid}"))
+    }
+
+    /// Part 6's page: logs in through its form as `name`, then waits until
+    /// the status line says so (the token is then in a cookie the page
+    /// cannot read).
+    pub async fn log_in(&self, name: &str, password: &str) -> Result<()> {
+        self.loaded().await?;
+        let (name_literal, password_literal) = (js_string(name), js_string(password));
+        self.page
+            .eval(&format!(
+                "document.getElementById('name').value = {name_literal};
+                 document.getElementById('password').value = {password_literal};
+                 document.getElementById('login').requestSubmit();"
+            ))
+            .await
+            .context("submitting the login form")?;
+        self.wait_until(&format!(
+            "document.getElementById('status').textContent === 'logged in as ' + {name_literal}"
+        ))
+        .await
+        .with_context(|| format!("the status never said logged in as {name}"))
+    }
+
+    /// Part 6's page, logged in as `name`: connects, and waits until the
+    /// status line says so.
+    pub async fn connect_logged_in(&self, name: &str) -> Result<()> {
+        self.page
+            .eval("document.getElementById('connect').click()")
+            .await
+            .context("clicking connect")?;
+        let literal = js_string(name);
+        self.wait_until(&format!(
+            "document.getElementById('status').textContent === 'connected as ' + {literal}"
+        ))
+        .await
+        .with_context(|| format!("the status never said connected as {name}"))
+    }
+
+    /// Waits until the status line says exactly `status`.
+    pub async fn wait_for_status(&self, status: &str) -> Result<()> {
+        let literal = js_string(status);
+        self.wait_until(&format!(
+            "document.getElementById('status').textContent === {literal}"
+        ))
+        .await
+        .with_context(|| format!("the status never said {status:?}"))
     }
 
     /// Clicks the button that disconnects (it connects again once the page

@@ -168,21 +168,38 @@ impl Client {
         let mut request = url
             .into_client_request()
             .with_context(|| format!("building a request for {url}"))?;
+        let mut token = None;
+        let mut token_given = false;
         for (name, value) in headers {
             let moved;
             let value = if name.eq_ignore_ascii_case("uid") {
                 who = format!("user {value}");
                 moved = crate::uids::outward(uid_base, value);
+                token = crate::identity::token_for(&moved);
                 moved.as_str()
             } else {
                 value
             };
+            // An `Authorization` of the caller's replaces the token; an empty
+            // one sends none, as a client that never logged in.
+            if name.eq_ignore_ascii_case("authorization") {
+                token_given = true;
+                if value.is_empty() {
+                    continue;
+                }
+            }
             let value = HeaderValue::from_str(value)
                 .with_context(|| format!("{value:?} is not a valid {name} header"))?;
             let name =
                 tokio_tungstenite::tungstenite::http::HeaderName::from_bytes(name.as_bytes())
                     .with_context(|| format!("{name:?} is not a header name"))?;
             request.headers_mut().insert(name, value);
+        }
+        // The user's token for part 6, which the other checkpoints ignore.
+        if let Some(token) = token.filter(|_| !token_given) {
+            let value = HeaderValue::from_str(&format!("Bearer {token}"))
+                .context("a token that is not a header value")?;
+            request.headers_mut().insert("authorization", value);
         }
         // Usually TCP_NODELAY, as browsers set it: with Nagle's algorithm a
         // small frame written after a pong waits for the pong's ACK, which

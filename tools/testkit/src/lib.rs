@@ -13,6 +13,7 @@ pub mod browser;
 pub mod chat_page;
 mod client;
 pub mod crowd;
+pub mod identity;
 pub mod platform;
 mod proxy;
 mod raw;

@@ -87,6 +87,10 @@ impl RawClient {
     pub async fn open(addr: SocketAddr, uid: &str, receive_buffer: Option<usize>) -> Result<Self> {
         let uid_base = crate::uids::current();
         let uid = crate::uids::outward(uid_base, uid);
+        // Part 6's token for the uid (see `crate::identity`).
+        let authorization = crate::identity::token_for(&uid)
+            .map(|token| format!("Authorization: Bearer {token}\r\n"))
+            .unwrap_or_default();
         let socket = if addr.is_ipv4() {
             TcpSocket::new_v4()
         } else {
@@ -108,7 +112,7 @@ impl RawClient {
         let request = format!(
             "GET /ws HTTP/1.1\r\nHost: {addr}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
              Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\
-             uid: {uid}\r\n\r\n"
+             uid: {uid}\r\n{authorization}\r\n"
         );
         stream
             .write_all(request.as_bytes())

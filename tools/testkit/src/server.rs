@@ -35,6 +35,18 @@ pub struct HttpAnswer {
     pub status: u16,
     /// The body, as text.
     pub body: String,
+    /// The headers, names in lowercase, in order.
+    pub headers: Vec<(String, String)>,
+}
+
+impl HttpAnswer {
+    /// The first value of header `name` (lowercase).
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(header, _)| header == name)
+            .map(|(_, value)| value.as_str())
+    }
 }
 
 impl Server {
@@ -85,6 +97,9 @@ impl Server {
                 "RUST_LOG",
                 std::env::var("RUST_LOG").unwrap_or_else(|_| "info".into()),
             )
+            // Part 6 checks tokens with this key, which the harness's
+            // clients sign with; the other checkpoints ignore it.
+            .env("TOKEN_KEY", crate::identity::TOKEN_KEY)
             .envs(env.iter().copied())
             .stdin(Stdio::null())
             .stdout(Stdio::null())
@@ -256,11 +271,37 @@ impl Server {
     /// need a status line and a short body, and a client stack would add
     /// build time for every attendee.
     pub async fn get(&self, path: &str) -> Result<HttpAnswer> {
+        self.request("GET", path, "", "").await
+    }
+
+    /// Sends `POST path` with `fields` as a form (part 6's `/login`).
+    pub async fn post_form(&self, path: &str, fields: &[(&str, &str)]) -> Result<HttpAnswer> {
+        let body: Vec<String> = fields
+            .iter()
+            .map(|(name, value)| format!("{}={}", form_encode(name), form_encode(value)))
+            .collect();
+        let body = body.join("&");
+        let headers = format!(
+            "Content-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\n",
+            body.len()
+        );
+        self.request("POST", path, &headers, &body).await
+    }
+
+    /// Sends one request (`headers` each ending in CRLF) over a fresh
+    /// connection and reads the whole answer.
+    async fn request(
+        &self,
+        method: &str,
+        path: &str,
+        headers: &str,
+        body: &str,
+    ) -> Result<HttpAnswer> {
         let mut stream = TcpStream::connect(self.addr)
             .await
             .with_context(|| format!("connecting to {}", self.addr))?;
         let request = format!(
-            "GET {path} HTTP/1.1\r\nHost: {}\r\nConnection: close\r\n\r\n",
+            "{method} {path} HTTP/1.1\r\nHost: {}\r\nConnection: close\r\n{headers}\r\n{body}",
             self.addr
         );
         stream
@@ -270,9 +311,9 @@ impl Server {
         let mut raw = Vec::new();
         tokio::time::timeout(Duration::from_secs(10), stream.read_to_end(&mut raw))
             .await
-            .with_context(|| format!("GET {path} got no complete answer within 10 s"))?
+            .with_context(|| format!("{method} {path} got no complete answer within 10 s"))?
             .context("reading the answer")?;
-        parse_http_answer(&raw).with_context(|| format!("GET {path}"))
+        parse_http_answer(&raw).with_context(|| format!("{method} {path}"))
     }
 
     /// Whether `/healthcheck` answers 200 within `within`.
@@ -382,10 +423,30 @@ fn parse_http_answer(raw: &[u8]) -> Result<HttpAnswer> {
         .context("no status line")?
         .parse()
         .context("the status code is not a number")?;
+    let headers = head
+        .lines()
+        .skip(1)
+        .filter_map(|line| line.split_once(':'))
+        .map(|(name, value)| (name.trim().to_ascii_lowercase(), value.trim().to_string()))
+        .collect();
     Ok(HttpAnswer {
         status,
         body: body.to_string(),
+        headers,
     })
+}
+
+/// `application/x-www-form-urlencoded`: unreserved bytes as they are, the
+/// rest as `%XX`.
+fn form_encode(text: &str) -> String {
+    text.bytes()
+        .map(|byte| match byte {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => {
+                char::from(byte).to_string()
+            }
+            _ => format!("%{byte:02X}"),
+        })
+        .collect()
 }
 
 #[cfg(test)]
@@ -429,8 +490,17 @@ mod tests {
             answer,
             HttpAnswer {
                 status: 404,
-                body: String::new()
+                body: String::new(),
+                headers: vec![("content-length".to_string(), "0".to_string())],
             }
         );
+        assert_eq!(answer.header("content-length"), Some("0"));
+        assert_eq!(answer.header("set-cookie"), None);
+    }
+
+    #[test]
+    fn forms_are_percent_encoded() {
+        assert_eq!(form_encode("rabbit-hole"), "rabbit-hole");
+        assert_eq!(form_encode("a b&c=d/é"), "a%20b%26c%3Dd%2F%C3%A9");
     }
 }

@@ -45,15 +45,33 @@ pub(super) fn broadcast() -> Row {
     ws(BOTH_RECEIVED, BOTH_RECEIVED, BOTH_RECEIVED)
 }
 
+/// Part 6 reads no uid from the client: its token says who.
+const LOGIN_NOT_UID: Cell = Cell::Own(Expect::NotApplicable(
+    "part 6 reads no uid: a token says who (see no-token)",
+));
+
 pub(super) fn missing_uid() -> Row {
-    ws(MISSING_1011, MISSING_1011, UID_REQUIRED_1008)
+    Row {
+        part6: LOGIN_NOT_UID,
+        ..ws(MISSING_1011, MISSING_1011, UID_REQUIRED_1008)
+    }
 }
 
 pub(super) fn non_numeric_uid() -> Row {
-    ws(NON_NUMERIC_1011, NON_NUMERIC_1011, UID_REQUIRED_1008)
+    Row {
+        part6: LOGIN_NOT_UID,
+        ..ws(NON_NUMERIC_1011, NON_NUMERIC_1011, UID_REQUIRED_1008)
+    }
 }
 
 pub(super) fn query_string_uid() -> Row {
+    Row {
+        part6: LOGIN_NOT_UID,
+        ..query_string_uid_before_logins()
+    }
+}
+
+fn query_string_uid_before_logins() -> Row {
     ws(
         HEADER_ONLY,
         HEADER_ONLY,

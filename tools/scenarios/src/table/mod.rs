@@ -32,6 +32,7 @@ mod delivery;
 mod departures;
 mod fairness;
 mod faults;
+mod identity;
 mod input;
 mod shutdown;
 mod texts;
@@ -119,6 +120,7 @@ pub struct Row {
     pub part3: Cell,
     pub part4: Cell,
     pub part5: Cell,
+    pub part6: Cell,
 }
 
 /// What one checkpoint must show: its own expectation, or the same as an
@@ -140,6 +142,7 @@ impl Row {
             Checkpoint::Part3 => self.part3,
             Checkpoint::Part4 => self.part4,
             Checkpoint::Part5 => self.part5,
+            Checkpoint::Part6 => self.part6,
         };
         match cell {
             Cell::Own(expect) => expect,
@@ -149,7 +152,8 @@ impl Row {
 }
 
 /// A scenario of one server over `/ws`, which part 1 lacks; part 5, run
-/// alone, is held to part 4's cell.
+/// alone, is held to part 4's cell, and part 6, whose clients carry tokens,
+/// to part 5's.
 const fn ws(part2: Expect, part3: Expect, part4: Expect) -> Row {
     Row {
         part1: Cell::Own(NO_WS_ROUTE),
@@ -157,6 +161,7 @@ const fn ws(part2: Expect, part3: Expect, part4: Expect) -> Row {
         part3: Cell::Own(part3),
         part4: Cell::Own(part4),
         part5: Cell::Like(Checkpoint::Part4),
+        part6: Cell::Like(Checkpoint::Part5),
     }
 }
 
@@ -225,10 +230,18 @@ pub fn row(scenario: Scenario) -> Row {
         Scenario::ClusterNodePaused => cluster::cluster_node_paused(),
         Scenario::ClusterSlowLink => cluster::cluster_slow_link(),
         Scenario::ClusterRedisUnreachable => cluster::cluster_redis_unreachable(),
+        Scenario::Impersonation => identity::impersonation(),
+        Scenario::NoToken => identity::no_token(),
+        Scenario::TamperedToken => identity::tampered_token(),
+        Scenario::ExpiredToken => identity::expired_token(),
+        Scenario::Login => identity::login(),
+        Scenario::LoginLimit => identity::login_limit(),
+        Scenario::ClusterOneToken => identity::cluster_one_token(),
     }
 }
 
-/// The row of a scenario with several nodes, which only part 5 can form.
+/// The row of a scenario with several nodes, which only parts 5 and 6 can
+/// form (part 6 held to part 5's cell).
 const fn nodes(part5: Expect) -> Row {
     const ONE_PROCESS: Expect =
         Expect::NotApplicable("one process holds the whole chat until part 5");
@@ -238,6 +251,7 @@ const fn nodes(part5: Expect) -> Row {
         part3: Cell::Own(ONE_PROCESS),
         part4: Cell::Own(ONE_PROCESS),
         part5: Cell::Own(part5),
+        part6: Cell::Like(Checkpoint::Part5),
     }
 }
 

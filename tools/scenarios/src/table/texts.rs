@@ -34,6 +34,18 @@ pub(super) const LINK_BACK: &str =
 pub(super) const REDIS_UNREACHABLE: &str = "REDIS_URL is set, but no Redis answers there: start \
                                             redis-server, or unset REDIS_URL to run this node alone";
 
+// Part 6's refusals (its `identity.rs`).
+pub(super) const NO_TOKEN: &str = "log in first: send `Authorization: Bearer <token>` (POST /login gives \
+                                   one) or log in on the page";
+pub(super) const BAD_TOKEN: &str =
+    "this token was not issued by this chat, or was changed: log in again";
+pub(super) const EXPIRED_TOKEN: &str = "this token has expired: log in again";
+pub(super) const WRONG_PASSWORD: &str = "wrong name or password";
+pub(super) const LOGIN_LIMITED: &str =
+    "too many login attempts from your address: try again in 12 s";
+pub(super) const TOKEN_COOKIE: &str =
+    "chat_token=<token>; HttpOnly; SameSite=Strict; Path=/; Max-Age=43200";
+
 pub(super) const SEND_ERROR: &str = "called `Result::unwrap()` on an `Err` value: SendError { .. }";
 /// `main`'s `unwrap` of the server task's `JoinError`, task id written as `..`.
 pub(super) const JOIN_ERROR: &str = "called `Result::unwrap()` on an `Err` value: JoinError::Panic(Id(..), \

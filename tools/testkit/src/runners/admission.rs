@@ -55,10 +55,23 @@ pub async fn refused(run: &mut Run, uid: Option<&str>) -> Result<()> {
         Connection::Open(mut client) => client.next_event(REPLY).await.seen(),
         refused => refused.seen(),
     };
+    if asks_for_login(run, &event) {
+        return Ok(());
+    }
     let ok = matches!(&event, Seen::Close { code: POLICY, reason } if !reason.is_empty());
     run.saw("the client", event, ok);
     run.observe_health().await?;
     Ok(())
+}
+
+/// Whether the upgrade was refused for want of a login (part 6): then the
+/// client's uid is not read at all, and the scenario does not apply.
+fn asks_for_login(run: &mut Run, seen: &Seen) -> bool {
+    let asks = matches!(seen, Seen::Refused { status: 401, .. });
+    if asks {
+        run.not_applicable("the upgrade was refused with HTTP 401: it asks for a login, not a uid");
+    }
+    asks
 }
 
 /// A browser can only put the uid in the URL.
@@ -69,7 +82,10 @@ pub async fn query_string_uid(run: &mut Run) -> Result<()> {
     let mut client = match Client::open(&url, None).await? {
         Connection::Open(client) => client,
         refused => {
-            run.saw(who, refused.seen(), false);
+            let seen = refused.seen();
+            if !asks_for_login(run, &seen) {
+                run.saw(who, seen, false);
+            }
             return Ok(());
         }
     };

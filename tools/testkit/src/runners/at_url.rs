@@ -45,6 +45,7 @@ pub fn at_url(scenario: Scenario) -> AtUrl {
         (Scenario::AddressLimits | Scenario::ReconnectFlood, _) => {
             AtUrl::Alone("it counts every connection from this address")
         }
+        (Scenario::LoginLimit, _) => AtUrl::Alone("it counts every login from this address"),
         _ => AtUrl::Shared,
     }
 }

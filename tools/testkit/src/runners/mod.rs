@@ -17,6 +17,7 @@ mod delivery;
 mod departures;
 mod fairness;
 mod faults;
+mod identity;
 mod input;
 mod shutdown;
 
@@ -523,6 +524,13 @@ async fn dispatch(
             cluster::node_paused(&mut run, cluster_of(&mut nodes)?).await
         }
         Scenario::ClusterSlowLink => cluster::slow_link(&mut run, cluster_of(&mut nodes)?).await,
+        Scenario::Impersonation => identity::impersonation(&mut run).await,
+        Scenario::NoToken => identity::no_token(&mut run).await,
+        Scenario::TamperedToken => identity::tampered_token(&mut run).await,
+        Scenario::ExpiredToken => identity::expired_token(&mut run).await,
+        Scenario::Login => identity::login_scenario(&mut run).await,
+        Scenario::LoginLimit => identity::login_limit(&mut run).await,
+        Scenario::ClusterOneToken => cluster::one_token(&mut run, cluster_of(&mut nodes)?).await,
     }
     .with_context(|| format!("scenario {}", scenario.id()));
     if let Err(err) = acted {

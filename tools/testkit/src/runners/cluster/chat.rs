@@ -128,3 +128,44 @@ pub(in crate::runners) async fn same_uid(run: &mut Run, nodes: &mut Nodes) -> Re
     run.saw("user 2, listening for news of user 1", news, ok);
     Ok(())
 }
+
+/// Alice logs in at node 1 and chats at node 2 with that token; user 2, on
+/// node 1, reads her line. A node without `POST /login` does not apply.
+pub(in crate::runners) async fn one_token(run: &mut Run, nodes: &mut Nodes) -> Result<()> {
+    let node_1 = nodes.url(run, 1)?;
+    let mut user_2 = run.join_at(&node_1, "2").await?;
+    run.step("alice logs in at node 1");
+    let answer = run
+        .server()
+        .post_form(
+            "/login",
+            &[("name", DEMO_NAME), ("password", DEMO_PASSWORD)],
+        )
+        .await?;
+    if answer.status == 404 {
+        run.not_applicable("POST /login answered 404");
+        return Ok(());
+    }
+    let token = answer.body.clone();
+    let ok = answer.status == 200;
+    let fact = crate::runners::identity::logged_in("as alice at node 1", &answer, &token);
+    if !run.record(fact, ok) {
+        return Ok(());
+    }
+    run.step("alice chats at node 2 with node 1's token");
+    let node_2 = nodes.url(run, 2)?;
+    let bearer = format!("Bearer {token}");
+    let line = "node 2, with node 1's token";
+    match Client::open_with(&node_2, &[("authorization", &bearer)]).await? {
+        crate::client::Connection::Open(mut alice) => {
+            alice.send_text(line).await?;
+            let expected = format!("[UID: {DEMO_UID}]: {line}");
+            let within = Duration::from_secs(10);
+            expect_text(run, "user 2 on node 1", &mut user_2, &expected, within).await;
+        }
+        refused => {
+            run.saw("alice at node 2", refused.seen(), false);
+        }
+    }
+    Ok(())
+}

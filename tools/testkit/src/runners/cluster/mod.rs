@@ -13,7 +13,7 @@ mod chat;
 mod link_faults;
 mod node_faults;
 
-pub(super) use chat::{broadcast, presence, same_uid};
+pub(super) use chat::{broadcast, one_token, presence, same_uid};
 pub(super) use link_faults::{
     deaf_subscription, missed_claim, outage_same_uid, publish_refused, redis_restart, redis_stall,
     redis_unreachable, slow_link,
