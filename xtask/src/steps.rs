@@ -101,12 +101,12 @@ pub fn changed_lines(patch: &str) -> usize {
 }
 
 /// The scenarios a step is judged by: all but the cluster's, which need
-/// part 5.
+/// part 5, and those part 3 cannot run (part 6's logins).
 pub fn judged_scenarios() -> impl Iterator<Item = Scenario> {
-    Scenario::ALL
-        .iter()
-        .copied()
-        .filter(|scenario| !matches!(scenario.setup().shape, Shape::Cluster { .. }))
+    Scenario::ALL.iter().copied().filter(|&scenario| {
+        !matches!(scenario.setup().shape, Shape::Cluster { .. })
+            && expect(FROM, scenario).verdict() != Verdict::NotApplicable
+    })
 }
 
 /// What every judged scenario should show once steps `1..=done` are

@@ -71,6 +71,11 @@ pub const NOT_EXERCISES: &[(Scenario, &str)] = &[
     (ReboundOrigin, DEPLOYMENT),
     (ShutdownBacklog, DEPLOYMENT),
     (PausedServer, DEPLOYMENT),
+    (
+        Impersonation,
+        "part 2 has nothing but the uid a client names; who is speaking takes accounts and \
+         tokens, which part 6 adds",
+    ),
 ];
 
 /// Why the faults of a deployment are not exercises.
