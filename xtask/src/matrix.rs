@@ -36,6 +36,7 @@ pub const DEFECT_PAGES: &[&str] = &[
     "part4-input.md",
     "part4-shutdown.md",
     "part4-faults.md",
+    "part6.md",
 ];
 
 /// For every scenario id, the pages of [`DEFECT_PAGES`] that have a heading
