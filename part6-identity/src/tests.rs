@@ -832,3 +832,13 @@ fn logins_from_one_address_are_limited_and_earned_back() {
     assert!(limits.admit_at(ip, start + LOGIN_REFILL).is_err());
     assert_eq!(limits.admit_at(None, start), Ok(()), "no address, no limit");
 }
+
+#[test]
+fn a_refused_upgrade_asks_for_a_bearer_token() {
+    let refusal = identity::unauthorized(identity::NO_TOKEN);
+    assert_eq!(refusal.status(), actix_web::http::StatusCode::UNAUTHORIZED);
+    let asks = refusal
+        .headers()
+        .get(actix_web::http::header::WWW_AUTHENTICATE);
+    assert_eq!(asks.and_then(|value| value.to_str().ok()), Some("Bearer"));
+}
