@@ -22,6 +22,8 @@ mod runners;
 mod server;
 #[cfg(test)]
 mod test_server;
+#[cfg(feature = "tls")]
+pub mod tls;
 pub mod uids;
 
 pub use client::{Client, Connection, Event, ServerClosed};
