@@ -173,9 +173,14 @@ pub async fn login(
     // Argon2 takes tens of milliseconds on purpose: off the worker thread,
     // so that the chat's connections on it do not wait.
     let accounts = Arc::clone(&identity.accounts);
-    let checked = web::block(move || accounts.check(&name, &password)).await;
-    let Ok(Some(uid)) = checked else {
-        return HttpResponse::Unauthorized().body(WRONG_PASSWORD);
+    let uid = match web::block(move || accounts.check(&name, &password)).await {
+        Ok(Some(uid)) => uid,
+        Ok(None) => return HttpResponse::Unauthorized().body(WRONG_PASSWORD),
+        // The blocking pool failed, not the user: say so, not "wrong password".
+        Err(err) => {
+            log::error!("checking a password failed: {err}");
+            return HttpResponse::InternalServerError().body("the password could not be checked");
+        }
     };
     let token = identity
         .key

@@ -276,20 +276,11 @@ impl Server {
 
     /// Sends `POST path` with `fields` as a form (part 6's `/login`).
     pub async fn post_form(&self, path: &str, fields: &[(&str, &str)]) -> Result<HttpAnswer> {
-        let body: Vec<String> = fields
-            .iter()
-            .map(|(name, value)| format!("{}={}", form_encode(name), form_encode(value)))
-            .collect();
-        let body = body.join("&");
-        let headers = format!(
-            "Content-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\n",
-            body.len()
-        );
+        let (headers, body) = form(fields);
         self.request("POST", path, &headers, &body).await
     }
 
-    /// Sends one request (`headers` each ending in CRLF) over a fresh
-    /// connection and reads the whole answer.
+    /// Sends one request over a fresh connection and reads the whole answer.
     async fn request(
         &self,
         method: &str,
@@ -300,20 +291,7 @@ impl Server {
         let mut stream = TcpStream::connect(self.addr)
             .await
             .with_context(|| format!("connecting to {}", self.addr))?;
-        let request = format!(
-            "{method} {path} HTTP/1.1\r\nHost: {}\r\nConnection: close\r\n{headers}\r\n{body}",
-            self.addr
-        );
-        stream
-            .write_all(request.as_bytes())
-            .await
-            .context("sending the request")?;
-        let mut raw = Vec::new();
-        tokio::time::timeout(Duration::from_secs(10), stream.read_to_end(&mut raw))
-            .await
-            .with_context(|| format!("{method} {path} got no complete answer within 10 s"))?
-            .context("reading the answer")?;
-        parse_http_answer(&raw).with_context(|| format!("{method} {path}"))
+        exchange(&mut stream, self.addr, method, path, headers, body).await
     }
 
     /// Whether `/healthcheck` answers 200 within `within`.
@@ -436,8 +414,65 @@ fn parse_http_answer(raw: &[u8]) -> Result<HttpAnswer> {
     })
 }
 
-/// `application/x-www-form-urlencoded`: unreserved bytes as they are, the
-/// rest as `%XX`.
+/// How long one request, from sending it to the end of the answer, may take.
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Sends one request (`headers` each ending in CRLF) with `Connection:
+/// close` over `stream`, plain or TLS, and reads the answer to its end.
+pub(crate) async fn exchange<S>(
+    stream: &mut S,
+    host: SocketAddr,
+    method: &str,
+    path: &str,
+    headers: &str,
+    body: &str,
+) -> Result<HttpAnswer>
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
+{
+    let request = format!(
+        "{method} {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n{headers}\r\n{body}"
+    );
+    let talk = async {
+        stream
+            .write_all(request.as_bytes())
+            .await
+            .context("sending the request")?;
+        // TLS holds the last record until flushed.
+        stream.flush().await.context("sending the request")?;
+        let mut raw = Vec::new();
+        match stream.read_to_end(&mut raw).await {
+            Ok(_) => {}
+            // A TLS server may close without a close_notify: that is the end too.
+            Err(err) if err.kind() == std::io::ErrorKind::UnexpectedEof => {}
+            Err(err) => return Err(err).context("reading the answer"),
+        }
+        Ok(raw)
+    };
+    let raw = tokio::time::timeout(REQUEST_TIMEOUT, talk)
+        .await
+        .with_context(|| {
+            format!("{method} {path} got no complete answer within {REQUEST_TIMEOUT:?}")
+        })??;
+    parse_http_answer(&raw).with_context(|| format!("{method} {path}"))
+}
+
+/// The headers and body of a form of `fields`
+/// (`application/x-www-form-urlencoded`).
+pub(crate) fn form(fields: &[(&str, &str)]) -> (String, String) {
+    let body: Vec<String> = fields
+        .iter()
+        .map(|(name, value)| format!("{}={}", form_encode(name), form_encode(value)))
+        .collect();
+    let body = body.join("&");
+    let headers = format!(
+        "Content-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\n",
+        body.len()
+    );
+    (headers, body)
+}
+
+/// Unreserved bytes as they are, the rest as `%XX`.
 fn form_encode(text: &str) -> String {
     text.bytes()
         .map(|byte| match byte {
