@@ -217,7 +217,7 @@ impl TokenKey {
         Ok(Self(hmac::Key::new(hmac::HMAC_SHA256, secret)))
     }
 
-    fn random() -> Result<Self, String> {
+    pub fn random() -> Result<Self, String> {
         let rng = ring::rand::SystemRandom::new();
         hmac::Key::generate(hmac::HMAC_SHA256, &rng)
             .map(Self)
