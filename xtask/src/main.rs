@@ -62,10 +62,16 @@ enum Command {
         /// --quick, a tiny run into target/bench-quick/). Needs redis-server.
         #[arg(long, conflicts_with_all = ["build_times", "cluster", "target"])]
         presence: bool,
+        /// Instead, measure what part 6's checks cost against part 5: the time
+        /// to a connection's upgrade, the server's CPU per connection, and a
+        /// login (book/src/generated/bench/identity.md; with --quick, a small
+        /// run into target/bench-quick/).
+        #[arg(long, conflicts_with_all = ["build_times", "cluster", "target", "presence"])]
+        identity: bool,
         /// Instead, run one before-and-after of the full bench alone and
         /// rewrite its page: part4-nodelay, part4-two-sources or
         /// join-storm.
-        #[arg(long, value_name = "PAGE", conflicts_with_all = ["quick", "build_times", "cluster", "target", "presence"])]
+        #[arg(long, value_name = "PAGE", conflicts_with_all = ["quick", "build_times", "cluster", "target", "presence", "identity"])]
         before_after: Option<String>,
     },
     /// The workshop's chores: reset the attendee's crate, jump to a
@@ -242,6 +248,14 @@ fn run(cli: Cli) -> Result<()> {
         } => {
             let out = bench_out(&root, quick);
             xtask::bench::bench_presence(&root, &xtask::bench::PresenceMatrix::new(quick), &out)?
+        }
+        Command::Bench {
+            identity: true,
+            quick,
+            ..
+        } => {
+            let out = bench_out(&root, quick);
+            xtask::bench::bench_identity(&root, &xtask::bench::IdentityMatrix::new(quick), &out)?
         }
         Command::Bench { quick, target, .. } => {
             let matrix = if quick {

@@ -20,9 +20,14 @@
 //! - `loadgen presence`: one real part 5 node among N - 1 nodes that
 //!   loadgen plays by publishing their heartbeats to Redis; the node's CPU
 //!   and echo latency under a small chat, once it has heard them all.
+//! - `loadgen connects`: connections opened a few at a time against
+//!   several servers, alternated run by run: the time to each upgrade's
+//!   answer and the server's CPU per connection, then a few logins timed
+//!   (part 6's token and password checks, against part 5).
 //! - `loadgen machine`: the date and the machine, for the pages' headers.
 
 mod chat;
+mod connects;
 mod crowd;
 mod presence;
 mod storm;
@@ -151,6 +156,40 @@ enum Command {
         #[arg(long, default_value_t = 256)]
         in_flight: usize,
     },
+    /// Open connections a few at a time against each server, alternated run
+    /// by run: time each from opening it to the answer to its upgrade, and
+    /// the server's CPU per connection, opened and closed; then time a few
+    /// logins (`POST /login`; null where there is none). One JSON line per
+    /// server and run.
+    Connects {
+        /// A server as LABEL=PATH, or a PATH named by its file name (build
+        /// it with --release); two or more to compare.
+        #[arg(long = "bin", required = true, value_parser = labelled)]
+        bins: Vec<(String, PathBuf)>,
+        /// Connections timed on each start of a server.
+        #[arg(long, default_value_t = 10_000)]
+        connections: usize,
+        /// Connections being opened at once, each by a client of its own.
+        #[arg(long, default_value_t = 8)]
+        in_flight: usize,
+        /// Connections opened first on each start and not counted.
+        #[arg(long, default_value_t = 500)]
+        warmup: usize,
+        /// Logins timed on each start of a server; part 6 admits five at
+        /// once from one address, so at most five.
+        #[arg(long, default_value_t = connects::MOST_LOGINS,
+              value_parser = clap::value_parser!(u64).range(1..=connects::MOST_LOGINS))]
+        logins: u64,
+        /// The account that logs in (part 6's demo account by default).
+        #[arg(long, default_value = "alice")]
+        name: String,
+        /// Its password.
+        #[arg(long, default_value = "rabbit-hole")]
+        password: String,
+        /// Repetitions of the whole alternation.
+        #[arg(long, default_value_t = 3)]
+        runs: usize,
+    },
     /// Start a private redis-server and one node of part 5, play the other
     /// nodes of a larger chat by publishing their heartbeats (each lists
     /// its users) every second, and measure the real node's CPU and echo
@@ -241,6 +280,26 @@ async fn run(cli: Cli) -> Result<()> {
             runs,
             in_flight,
         } => join_storm(&bins, clients, runs, in_flight).await,
+        Command::Connects {
+            bins,
+            connections,
+            in_flight,
+            warmup,
+            logins,
+            name,
+            password,
+            runs,
+        } => {
+            let plan = connects::ConnectsPlan {
+                connections,
+                in_flight,
+                warmup,
+                logins,
+                name,
+                password,
+            };
+            connects::compare(&bins, &plan, runs).await
+        }
         Command::Presence {
             bin,
             nodes,

@@ -3,9 +3,11 @@
 //! One list, so that a renamed figure fails to compile in both crates rather
 //! than turning into a missing column in the book.
 
-/// Latency from send to delivery, 50th percentile, in microseconds.
+/// Latency from send to delivery, 50th percentile, in microseconds; in
+/// `connects`, the time from opening a connection to the answer to its
+/// upgrade.
 pub const P50_US: &str = "p50_us";
-/// Latency, 99th percentile, in microseconds.
+/// Latency (or connect time, in `connects`), 99th percentile, in microseconds.
 pub const P99_US: &str = "p99_us";
 /// Latency, 99.9th percentile, in microseconds.
 pub const P999_US: &str = "p999_us";
@@ -23,6 +25,16 @@ pub const REDIS_CPU_SHARE: &str = "redis_cpu_share";
 pub const RSS_KIB: &str = "rss_kib";
 /// Memory per idle connection, in KiB.
 pub const KIB_PER_CONNECTION: &str = "kib_per_connection";
+/// Server CPU time (user + system) divided by the connections opened and
+/// closed (`connects`).
+pub const CPU_US_PER_CONNECTION: &str = "cpu_us_per_connection";
+/// Connections opened at once, each by a client of its own (`connects`).
+pub const IN_FLIGHT: &str = "in_flight";
+/// The median time of one `POST /login`, in milliseconds; null for a
+/// server without `/login` (`connects`).
+pub const LOGIN_MS: &str = "login_ms";
+/// Logins timed, on one start of the server (`connects`).
+pub const LOGINS: &str = "logins";
 /// Lines the senders sent a second.
 pub const SENT_PER_SEC: &str = "sent_per_sec";
 /// Lines delivered a second, summed over clients.
@@ -33,8 +45,8 @@ pub const MISSING: &str = "missing";
 pub const MACHINE: &str = "machine";
 /// Deliveries counted, summed over clients.
 pub const DELIVERIES: &str = "deliveries";
-/// Reading clients (`chat`), idle clients (`idle`) or clients joining at
-/// once (`join-storm`).
+/// Reading clients (`chat`), idle clients (`idle`), clients joining at
+/// once (`join-storm`), or connections timed one by one (`connects`).
 pub const CLIENTS: &str = "clients";
 /// Clients that send.
 pub const SENDERS: &str = "senders";
@@ -45,7 +57,8 @@ pub const RATE: &str = "rate";
 pub const SECS: &str = "secs";
 /// The kind of client: [`NODELAY`] or [`NAGLE`] (see [`client_kind`]).
 pub const CLIENT: &str = "client";
-/// Why a client stopped reading before the end, if one did.
+/// Why a client stopped reading before the end, if one did; in `connects`,
+/// how closes that the server did not answer with a close frame ended.
 pub const ENDED: &str = "ended";
 /// Pings the senders received while sending.
 pub const SENDER_PINGS: &str = "sender_pings";
@@ -60,7 +73,7 @@ pub const HEARD_ALL: &str = "heard_all";
 /// Nodes the real node declared gone while loadgen still played them
 /// (`presence`).
 pub const BURIED: &str = "buried";
-/// The server's label, in the lines of `compare` and `join-storm`.
+/// The server's label, in the lines of `compare`, `join-storm` and `connects`.
 pub const SERVER: &str = "server";
 /// The round of the alternation a line belongs to, from 1.
 pub const RUN: &str = "run";

@@ -15,13 +15,14 @@
 //! - [`stats`]: medians and ratios;
 //! - [`run`] with [`pages`] and [`chart`]: the matrix; [`target`]: part 4's
 //!   target run; [`before_after`]; [`profile`]; [`cluster`]; [`presence`];
-//!   [`build_times`].
+//!   [`identity`]; [`build_times`].
 
 pub mod before_after;
 pub mod build_times;
 pub mod chart;
 pub mod cluster;
 pub mod config;
+pub mod identity;
 pub mod loadgen;
 pub mod pages;
 pub mod presence;
@@ -34,6 +35,7 @@ pub mod target;
 pub use build_times::build_times;
 pub use cluster::bench_cluster;
 pub use config::{ChatRun, ClusterMatrix, Matrix, PresenceMatrix};
+pub use identity::{IdentityMatrix, bench_identity};
 pub use presence::bench_presence;
 pub use run::{bench, bench_before_after, bench_target};
 pub use servers::{Server, servers};

@@ -108,7 +108,7 @@ pub fn release(package: &str) -> PathBuf {
 
 /// `cargo build --release --quiet` of `packages` in `root` (without
 /// `--release` after [`use_debug_builds`]).
-fn build_release(root: &Path, packages: &[&str]) -> Result<()> {
+pub fn build_release(root: &Path, packages: &[&str]) -> Result<()> {
     let mut args = vec!["build", "--quiet"];
     if !debug_builds() {
         args.push("--release");
