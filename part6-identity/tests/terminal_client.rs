@@ -5,17 +5,15 @@
 //! line, and the client prints the echo. With a wrong password it stops at
 //! the login, with the server's 401 and reason in its error.
 
+mod support;
+
 use chat_client::Args;
 use clap::Parser;
-use std::io::{self, Write};
-use std::time::Duration;
+use support::{Printed, WAIT, printed_line};
 use testkit::{Client, Server};
 use tokio::sync::mpsc;
 
 const BINARY: &str = env!("CARGO_BIN_EXE_part6-identity");
-/// Bounds every wait; each is for a line that comes in milliseconds (a login
-/// takes an Argon2 hash), so this only catches a hang.
-const WAIT: Duration = Duration::from_secs(20);
 
 /// The demo account (`demo-users.txt`) alice, uid 1.
 const ALICE: (&str, &str) = ("alice", "rabbit-hole");
@@ -94,40 +92,4 @@ fn a_wrong_password_stops_the_client_at_the_login() {
 /// `chat-client --user alice --url <url>`, as a person would type it.
 fn alice(url: &str) -> Args {
     Args::try_parse_from(["chat-client", "--user", ALICE.0, "--url", url]).expect("valid arguments")
-}
-
-/// chat-client's output, handed over as it is written, so that the test
-/// can wait for a line while the client runs.
-struct Printed(mpsc::UnboundedSender<Vec<u8>>);
-
-impl Write for Printed {
-    fn write(&mut self, bytes: &[u8]) -> io::Result<usize> {
-        // The test may have stopped listening; the client need not know.
-        let _ = self.0.send(bytes.to_vec());
-        Ok(bytes.len())
-    }
-
-    fn flush(&mut self) -> io::Result<()> {
-        Ok(())
-    }
-}
-
-/// Waits until the client has printed `line` and returns all it printed.
-async fn printed_line(output: &mut mpsc::UnboundedReceiver<Vec<u8>>, line: &str) -> String {
-    let mut shown = String::new();
-    let waited = tokio::time::timeout(WAIT, async {
-        while let Some(bytes) = output.recv().await {
-            shown.push_str(&String::from_utf8_lossy(&bytes));
-            if shown.lines().any(|printed| printed == line) {
-                return true;
-            }
-        }
-        false
-    })
-    .await;
-    assert!(
-        waited == Ok(true),
-        "the client did not print {line:?}; it printed:\n{shown}"
-    );
-    shown
 }

@@ -7,12 +7,14 @@
 //! client (`chat-client --user ... --ca-cert ...`) logs in and chats over wss.
 //! Everything is asked over TLS, trusting that one certificate alone.
 
+mod support;
+
 use futures_util::{SinkExt, StreamExt};
-use std::io::{self, Write};
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{SystemTime, UNIX_EPOCH};
+use support::{Printed, WAIT, printed_line};
 use testkit::Server;
 use testkit::tls::Tls;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
@@ -24,9 +26,6 @@ use tokio_tungstenite::tungstenite::http::header::AUTHORIZATION;
 use tokio_tungstenite::tungstenite::{Error as WsError, Message};
 
 const BINARY: &str = env!("CARGO_BIN_EXE_part6-identity");
-/// Bounds every wait; each is for an answer or a line that comes in
-/// milliseconds (a login takes an Argon2 hash), so this only catches a hang.
-const WAIT: Duration = Duration::from_secs(20);
 
 /// The first byte of a TLS alert record.
 const TLS_ALERT: u8 = 21;
@@ -304,40 +303,4 @@ async fn read_until<S: AsyncRead + AsyncWrite + Unpin>(
     })
     .await;
     assert!(read.is_ok(), "{expected:?} did not come within {WAIT:?}");
-}
-
-/// chat-client's output, handed over as it is written, so that the test
-/// can wait for a line while the client runs.
-struct Printed(mpsc::UnboundedSender<Vec<u8>>);
-
-impl Write for Printed {
-    fn write(&mut self, bytes: &[u8]) -> io::Result<usize> {
-        // The test may have stopped listening; the client need not know.
-        let _ = self.0.send(bytes.to_vec());
-        Ok(bytes.len())
-    }
-
-    fn flush(&mut self) -> io::Result<()> {
-        Ok(())
-    }
-}
-
-/// Waits until the client has printed `line` and returns all it printed.
-async fn printed_line(output: &mut mpsc::UnboundedReceiver<Vec<u8>>, line: &str) -> String {
-    let mut shown = String::new();
-    let waited = tokio::time::timeout(WAIT, async {
-        while let Some(bytes) = output.recv().await {
-            shown.push_str(&String::from_utf8_lossy(&bytes));
-            if shown.lines().any(|printed| printed == line) {
-                return true;
-            }
-        }
-        false
-    })
-    .await;
-    assert!(
-        waited == Ok(true),
-        "the client did not print {line:?}; it printed:\n{shown}"
-    );
-    shown
 }

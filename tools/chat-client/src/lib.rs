@@ -26,6 +26,12 @@
 mod http;
 mod net;
 
+/// A rustls client configuration that trusts the certificates of one PEM
+/// file alone, with ring as the provider: what `--ca-cert` makes, and what
+/// the tests' TLS clients use.
+#[cfg(feature = "tls")]
+pub use net::tls_client_config;
+
 use anyhow::{Context, Result, anyhow, bail};
 use clap::Parser;
 use futures_util::{SinkExt, StreamExt};

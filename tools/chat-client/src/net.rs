@@ -124,6 +124,9 @@ pub(crate) async fn connect(endpoint: &Endpoint, trust: &Trust, hint: &str) -> R
 }
 
 #[cfg(feature = "tls")]
+pub use tls::client_config as tls_client_config;
+
+#[cfg(feature = "tls")]
 mod tls {
     use super::{Endpoint, Stream};
     use anyhow::{Context, Result, bail};

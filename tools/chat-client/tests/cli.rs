@@ -2,55 +2,16 @@
 //! playing one part: a chat echo, a server that closes at once, one that
 //! refuses the upgrade, and an address where nobody listens.
 
+mod support;
+
 use futures_util::{SinkExt, StreamExt};
-use std::process::{Output, Stdio};
-use std::time::Duration;
+use support::{LIMIT, listener, run_client, spawn_client};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpListener;
-use tokio::process::{Child, Command};
 use tokio::sync::oneshot;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::handshake::server::{Request, Response};
 use tokio_tungstenite::tungstenite::protocol::CloseFrame;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
-
-const CLIENT: &str = env!("CARGO_BIN_EXE_chat-client");
-const LIMIT: Duration = Duration::from_secs(20);
-
-async fn listener() -> (TcpListener, String) {
-    let listener = TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind 127.0.0.1:0");
-    let url = format!("ws://{}/ws", listener.local_addr().expect("local addr"));
-    (listener, url)
-}
-
-/// Starts chat-client with `args` and every standard stream piped.
-fn spawn_client(args: &[&str]) -> Child {
-    Command::new(CLIENT)
-        .args(args)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()
-        .expect("spawn chat-client")
-}
-
-/// Runs chat-client with `args`, feeding it `stdin`, and returns its output.
-async fn run_client(args: &[&str], stdin: &str) -> Output {
-    let mut child = spawn_client(args);
-    let mut input = child.stdin.take().expect("piped stdin");
-    input
-        .write_all(stdin.as_bytes())
-        .await
-        .expect("write stdin");
-    drop(input);
-    tokio::time::timeout(LIMIT, child.wait_with_output())
-        .await
-        .expect("chat-client finished in time")
-        .expect("chat-client output")
-}
 
 #[tokio::test]
 #[expect(
@@ -93,7 +54,7 @@ async fn sends_lines_with_the_uid_header_prints_replies_and_closes_politely() {
         let _ = seen_tx.send((uid, texts, close));
     });
 
-    let output = run_client(&["--uid", "7", "--url", &url], "hello\nsecond line\n").await;
+    let output = run_client(&["--uid", "7", "--url", &url], None, "hello\nsecond line\n").await;
     let (uid, texts, close) = seen_rx.await.expect("server saw the session");
     server.await.expect("server task");
 
@@ -124,7 +85,7 @@ async fn a_server_close_is_one_line_naming_url_code_and_reason() {
     });
 
     // Keep stdin open until the server has closed: the error must come from the server.
-    let mut child = spawn_client(&["--url", &url]);
+    let mut child = spawn_client(&["--url", &url], None);
     let mut stderr = child.stderr.take().expect("piped stderr");
     // `wait` would close a stdin left in `child`; hold it open instead.
     let stdin = child.stdin.take().expect("piped stdin");
@@ -155,7 +116,7 @@ async fn a_refused_upgrade_names_the_http_status() {
         stream.write_all(answer.as_bytes()).await.expect("answer");
     });
 
-    let output = run_client(&["--uid", "1", "--url", &url], "").await;
+    let output = run_client(&["--uid", "1", "--url", &url], None, "").await;
     assert!(!output.status.success());
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert_eq!(
@@ -168,7 +129,7 @@ async fn a_refused_upgrade_names_the_http_status() {
 async fn a_server_that_is_down_is_named_with_a_hint() {
     // Bind then drop: the port is free and nobody listens on it.
     let url = listener().await.1;
-    let output = run_client(&["--uid", "1", "--url", &url], "").await;
+    let output = run_client(&["--uid", "1", "--url", &url], None, "").await;
     assert!(!output.status.success());
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert_eq!(stderr.lines().count(), 1, "{stderr}");
@@ -181,7 +142,7 @@ async fn a_server_that_is_down_is_named_with_a_hint() {
 
 #[tokio::test]
 async fn help_explains_the_uid_header() {
-    let output = run_client(&["--help"], "").await;
+    let output = run_client(&["--help"], None, "").await;
     assert!(output.status.success());
     let help = String::from_utf8_lossy(&output.stdout);
     assert!(help.contains("`uid` HTTP header"), "{help}");

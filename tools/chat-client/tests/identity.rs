@@ -5,44 +5,11 @@
 
 mod support;
 
-use std::process::{Output, Stdio};
-use std::time::Duration;
+use std::process::Output;
 use support::{
-    PASSWORD, PASSWORD_ENCODED, TOKEN, assert_is_login, listener, refuse_upgrade, serve_chat,
-    serve_login,
+    LIMIT, PASSWORD, PASSWORD_ENCODED, TOKEN, assert_is_login, listener, refuse_upgrade,
+    run_client, serve_chat, serve_login,
 };
-use tokio::io::AsyncWriteExt;
-use tokio::process::Command;
-
-const CLIENT: &str = env!("CARGO_BIN_EXE_chat-client");
-const LIMIT: Duration = Duration::from_secs(20);
-
-/// Runs chat-client with `args` and CHAT_PASSWORD set to `password` (unset
-/// when `None`), feeding it `stdin`, and returns its output.
-async fn run_client(args: &[&str], password: Option<&str>, stdin: &str) -> Output {
-    let mut command = Command::new(CLIENT);
-    command
-        .args(args)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .kill_on_drop(true);
-    match password {
-        Some(password) => command.env("CHAT_PASSWORD", password),
-        None => command.env_remove("CHAT_PASSWORD"),
-    };
-    let mut child = command.spawn().expect("spawn chat-client");
-    let mut input = child.stdin.take().expect("piped stdin");
-    input
-        .write_all(stdin.as_bytes())
-        .await
-        .expect("write stdin");
-    drop(input);
-    tokio::time::timeout(LIMIT, child.wait_with_output())
-        .await
-        .expect("chat-client finished in time")
-        .expect("chat-client output")
-}
 
 fn text(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).into_owned()

@@ -54,18 +54,27 @@ const SETTLE: Duration = Duration::from_millis(200);
 const WARMUP_FIRST_UID: u64 = 1_000_000;
 
 /// What one `connects` run asks of each server.
+#[derive(clap::Args, Debug)]
 pub struct ConnectsPlan {
-    /// Connections timed.
+    /// Connections timed on each start of a server.
+    #[arg(long, default_value_t = 10_000)]
     pub connections: usize,
-    /// Connections being opened at once.
+    /// Connections being opened at once, each by a client of its own.
+    #[arg(long, default_value_t = 8)]
     pub in_flight: usize,
-    /// Connections opened first and not counted.
+    /// Connections opened first on each start and not counted.
+    #[arg(long, default_value_t = 500)]
     pub warmup: usize,
-    /// Logins timed, at most [`MOST_LOGINS`].
+    /// Logins timed on each start of a server; part 6 admits five at once
+    /// from one address, so at most five.
+    #[arg(long, default_value_t = MOST_LOGINS,
+          value_parser = clap::value_parser!(u64).range(1..=MOST_LOGINS))]
     pub logins: u64,
-    /// The account that logs in.
+    /// The account that logs in (part 6's demo account by default).
+    #[arg(long, default_value = "alice")]
     pub name: String,
     /// Its password.
+    #[arg(long, default_value = "rabbit-hole")]
     pub password: String,
 }
 

@@ -166,26 +166,8 @@ enum Command {
         /// it with --release); two or more to compare.
         #[arg(long = "bin", required = true, value_parser = labelled)]
         bins: Vec<(String, PathBuf)>,
-        /// Connections timed on each start of a server.
-        #[arg(long, default_value_t = 10_000)]
-        connections: usize,
-        /// Connections being opened at once, each by a client of its own.
-        #[arg(long, default_value_t = 8)]
-        in_flight: usize,
-        /// Connections opened first on each start and not counted.
-        #[arg(long, default_value_t = 500)]
-        warmup: usize,
-        /// Logins timed on each start of a server; part 6 admits five at
-        /// once from one address, so at most five.
-        #[arg(long, default_value_t = connects::MOST_LOGINS,
-              value_parser = clap::value_parser!(u64).range(1..=connects::MOST_LOGINS))]
-        logins: u64,
-        /// The account that logs in (part 6's demo account by default).
-        #[arg(long, default_value = "alice")]
-        name: String,
-        /// Its password.
-        #[arg(long, default_value = "rabbit-hole")]
-        password: String,
+        #[command(flatten)]
+        plan: connects::ConnectsPlan,
         /// Repetitions of the whole alternation.
         #[arg(long, default_value_t = 3)]
         runs: usize,
@@ -280,26 +262,7 @@ async fn run(cli: Cli) -> Result<()> {
             runs,
             in_flight,
         } => join_storm(&bins, clients, runs, in_flight).await,
-        Command::Connects {
-            bins,
-            connections,
-            in_flight,
-            warmup,
-            logins,
-            name,
-            password,
-            runs,
-        } => {
-            let plan = connects::ConnectsPlan {
-                connections,
-                in_flight,
-                warmup,
-                logins,
-                name,
-                password,
-            };
-            connects::compare(&bins, &plan, runs).await
-        }
+        Command::Connects { bins, plan, runs } => connects::compare(&bins, &plan, runs).await,
         Command::Presence {
             bin,
             nodes,

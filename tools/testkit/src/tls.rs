@@ -9,9 +9,8 @@
 
 use crate::{HttpAnswer, Server};
 use anyhow::{Context, Result, bail};
-use rustls::{ClientConfig, RootCertStore};
-use rustls_pki_types::pem::PemObject;
-use rustls_pki_types::{CertificateDer, ServerName};
+use rustls::ClientConfig;
+use rustls::pki_types::ServerName;
 use std::net::SocketAddr;
 use std::path::Path;
 use std::sync::Arc;
@@ -41,38 +40,10 @@ impl Tls {
     /// or the one that signed it), and expects the server to prove it is
     /// `name` (`localhost`, or an IP address such as `127.0.0.1`).
     pub fn trusting(ca_pem: &Path, name: &str) -> Result<Tls> {
-        let shown = ca_pem.display();
-        let mut roots = RootCertStore::empty();
-        let certificates = CertificateDer::pem_file_iter(ca_pem)
-            .with_context(|| format!("reading the certificate file {shown}"))?;
-        for certificate in certificates {
-            let certificate =
-                certificate.with_context(|| format!("{shown} holds an unreadable PEM section"))?;
-            roots
-                .add(certificate)
-                .with_context(|| format!("{shown} holds a certificate rustls cannot use"))?;
-        }
-        if roots.is_empty() {
-            bail!("{shown} holds no PEM certificate");
-        }
-        // ring named here rather than rustls's process-wide default, which is
-        // ambiguous if another crate ever enables aws-lc-rs.
-        #[expect(
-            deprecated,
-            reason = "ring's provider has no post-quantum key exchange"
-        )]
-        let provider = rustls::crypto::ring::default_provider();
-        let config = ClientConfig::builder_with_provider(Arc::new(provider))
-            .with_safe_default_protocol_versions()
-            .context("rustls's safe protocol versions")?
-            .with_root_certificates(roots)
-            .with_no_client_auth();
+        let config = chat_client::tls_client_config(ca_pem)?;
         let name = ServerName::try_from(name.to_string())
             .with_context(|| format!("{name:?} is not a server name"))?;
-        Ok(Tls {
-            config: Arc::new(config),
-            name,
-        })
+        Ok(Tls { config, name })
     }
 
     /// Starts `binary` as [`Server::spawn_with`] does, with `env` (which

@@ -1,12 +1,16 @@
-//! A fake part 6 server, piece by piece, for the login tests: each test
-//! accepts the connections itself (plain or TLS) and hands each stream to
-//! the piece that plays that step.
+//! What chat-client's tests share: running the real binary, and a fake
+//! part 6 server, piece by piece, for the login tests: each test accepts the
+//! connections itself (plain or TLS) and hands each stream to the piece that
+//! plays that step.
 
 #![allow(dead_code, reason = "each test file uses the pieces it needs")]
 
 use futures_util::{SinkExt, StreamExt};
+use std::process::{Output, Stdio};
+use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpListener;
+use tokio::process::{Child, Command};
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::handshake::server::{Request, Response};
 
@@ -16,6 +20,43 @@ pub const TOKEN: &str = "v1.alice.1767225600.c2lnbmF0dXJl";
 pub const PASSWORD: &str = "s3cret pa&ss=ü+";
 /// `PASSWORD` as the form body carries it.
 pub const PASSWORD_ENCODED: &str = "s3cret+pa%26ss%3D%C3%BC%2B";
+
+pub const CLIENT: &str = env!("CARGO_BIN_EXE_chat-client");
+/// Bounds every wait on the client; each should end in milliseconds.
+pub const LIMIT: Duration = Duration::from_secs(20);
+
+/// Starts chat-client with `args`, every standard stream piped, and
+/// `CHAT_PASSWORD` set to `password` (unset when `None`).
+pub fn spawn_client(args: &[&str], password: Option<&str>) -> Child {
+    let mut command = Command::new(CLIENT);
+    command
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true);
+    match password {
+        Some(password) => command.env("CHAT_PASSWORD", password),
+        None => command.env_remove("CHAT_PASSWORD"),
+    };
+    command.spawn().expect("spawn chat-client")
+}
+
+/// Runs chat-client as [`spawn_client`] does, feeding it `stdin`, and
+/// returns its output.
+pub async fn run_client(args: &[&str], password: Option<&str>, stdin: &str) -> Output {
+    let mut child = spawn_client(args, password);
+    let mut input = child.stdin.take().expect("piped stdin");
+    input
+        .write_all(stdin.as_bytes())
+        .await
+        .expect("write stdin");
+    drop(input);
+    tokio::time::timeout(LIMIT, child.wait_with_output())
+        .await
+        .expect("chat-client finished in time")
+        .expect("chat-client output")
+}
 
 pub async fn listener() -> (TcpListener, String) {
     let listener = TcpListener::bind("127.0.0.1:0")
