@@ -849,5 +849,9 @@ fn a_key_made_at_start_signs_what_it_checks_and_no_other_key_does() {
     let (key, other) = (key.expect("a random key"), other.expect("a random key"));
     let token = key.issue(3, 1_000);
     assert_eq!(key.verify(&token, 999), Ok(3));
-    assert_eq!(other.verify(&token, 999), Err(BAD_TOKEN), "two starts, two keys");
+    assert_eq!(
+        other.verify(&token, 999),
+        Err(BAD_TOKEN),
+        "two starts, two keys"
+    );
 }
