@@ -404,8 +404,8 @@ catalogue! {
                 {REPLY_SECS} s with status 1 and says what to do");
     /// Someone speaks as another user by naming their uid.
     Impersonation = "impersonation", deadline 60 s, setup (SERVER),
-        title ("user 1 chats; a client logged in as uid {IMPOSTOR_UID} opens `/ws` with the \
-                header `uid: 1` and says `it is me, user 1`: its line is shown as uid \
+        title ("user 1 chats; a client with a valid token of its own, for uid {IMPOSTOR_UID}, \
+                opens `/ws` with the header `uid: 1` and says `it is me, user 1`: its line is shown as uid \
                 {IMPOSTOR_UID}'s, user 1 stays connected, and user 1's next line reaches user 2");
     /// An upgrade without a token.
     NoToken = "no-token", deadline 60 s, setup (SERVER),

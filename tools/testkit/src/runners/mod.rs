@@ -15,13 +15,14 @@ mod at_url;
 mod cluster;
 mod delivery;
 mod departures;
+mod dispatch;
 mod fairness;
 mod faults;
 mod identity;
 mod input;
 mod shutdown;
 
-use crate::client::{Client, Event, ServerClosed};
+use crate::client::{Client, Event};
 use crate::platform;
 use crate::server::Server;
 use anyhow::{Context, Result, anyhow};
@@ -400,7 +401,7 @@ pub async fn run(scenario: Scenario, binary: &Path) -> Result<Outcome> {
                 }
             }
         };
-        dispatch(scenario, run, nodes).await
+        dispatch::dispatch(scenario, run, nodes).await
     };
     within_deadline(scenario.id(), scenario.deadline(), &step, acted).await
 }
@@ -417,7 +418,7 @@ pub async fn run_at(scenario: Scenario, url: &str) -> Result<Outcome> {
             anyhow::bail!("a cluster scenario starts its own nodes and Redis: it needs --bin");
         }
         let server = Server::attach(url).await?;
-        dispatch(scenario, Run::new(server, Arc::clone(&step)), None).await
+        dispatch::dispatch(scenario, Run::new(server, Arc::clone(&step)), None).await
     };
     let acted = crate::uids::within(crate::uids::space_of(scenario), acted);
     within_deadline(scenario.id(), scenario.deadline(), &step, acted).await
@@ -440,126 +441,6 @@ async fn within_deadline<T>(
             ))
         }
     }
-}
-
-/// Hands `scenario` to its runner, with `run` (and the rest of its cluster,
-/// `nodes`), and returns what it observed.
-async fn dispatch(
-    scenario: Scenario,
-    mut run: Run,
-    mut nodes: Option<cluster::Nodes>,
-) -> Result<Outcome> {
-    let one_server = scenario.setup().shape == Shape::Server;
-    if scenario != Scenario::Healthcheck && one_server && !run.server.serves_ws().await? {
-        return Ok(Outcome {
-            verdict: Verdict::NotApplicable,
-            facts: Vec::new(),
-            figures: vec!["GET /ws answered 404".to_string()],
-        });
-    }
-    // Exhaustive: a scenario without a runner does not compile.
-    let acted = match scenario {
-        Scenario::Healthcheck => admission::healthcheck(&mut run).await,
-        Scenario::Broadcast => admission::broadcast(&mut run).await,
-        Scenario::MissingUid => admission::refused(&mut run, None).await,
-        Scenario::NonNumericUid => admission::refused(&mut run, Some("abc")).await,
-        Scenario::QueryStringUid => admission::query_string_uid(&mut run).await,
-        Scenario::ForeignOrigin => admission::foreign_origin(&mut run).await,
-        Scenario::FloodVsReader => fairness::flood_vs_reader(&mut run).await,
-        Scenario::FloodVsChat => fairness::flood_vs_chat(&mut run).await,
-        Scenario::UserLeaves => departures::user_leaves(&mut run).await,
-        Scenario::CloseHandshake => departures::close_handshake(&mut run).await,
-        Scenario::ClientVanishes => departures::client_vanishes(&mut run).await,
-        Scenario::VanishNeighbours => departures::vanish_neighbours(&mut run).await,
-        Scenario::EmptyCloseFrame => departures::empty_close_frame(&mut run).await,
-        Scenario::SameUidTwice => departures::same_uid_twice(&mut run).await,
-        Scenario::HalfOpenClient => departures::half_open_client(&mut run).await,
-        Scenario::Burst => delivery::burst(&mut run).await,
-        Scenario::Crowd => delivery::crowd(&mut run).await,
-        Scenario::JoinStorm => delivery::join_storm(&mut run).await,
-        Scenario::LeaveWhileTalking => delivery::leave_while_talking(&mut run).await,
-        Scenario::SlowReader => delivery::slow_reader(&mut run).await,
-        Scenario::SlowReaderLarge => delivery::slow_reader_large(&mut run).await,
-        Scenario::OversizedFrame => input::oversized_frame(&mut run).await,
-        Scenario::BinaryFrame => input::binary_frame(&mut run).await,
-        Scenario::Shutdown => shutdown::shutdown(&mut run).await,
-        Scenario::ShutdownBacklog => shutdown::shutdown_backlog(&mut run).await,
-        Scenario::BadPort => admission::bad_port(&mut run).await,
-        Scenario::ReboundOrigin => admission::rebound_origin(&mut run).await,
-        Scenario::AddressLimits => admission::address_limits(&mut run).await,
-        Scenario::ReconnectFlood => fairness::reconnect_flood(&mut run).await,
-        Scenario::InvalidFrames => input::invalid_frames(&mut run).await,
-        Scenario::StalledReader => faults::stalled_reader(&mut run).await,
-        Scenario::ChattyClient => faults::chatty_client(&mut run).await,
-        Scenario::PausedServer => faults::paused_server(&mut run).await,
-        Scenario::ClusterRedisUnreachable => cluster::redis_unreachable(&mut run).await,
-        Scenario::ClusterBroadcast => cluster::broadcast(&mut run, cluster_of(&mut nodes)?).await,
-        Scenario::ClusterPresence => cluster::presence(&mut run, cluster_of(&mut nodes)?).await,
-        Scenario::ClusterSameUid => cluster::same_uid(&mut run, cluster_of(&mut nodes)?).await,
-        Scenario::ClusterNodeKilled => {
-            cluster::node_killed(&mut run, cluster_of(&mut nodes)?).await
-        }
-        Scenario::ClusterRollingRestart => {
-            cluster::rolling_restart(&mut run, cluster_of(&mut nodes)?).await
-        }
-        Scenario::ClusterRedisRestart => {
-            cluster::redis_restart(&mut run, cluster_of(&mut nodes)?).await
-        }
-        Scenario::ClusterOutageSameUid => {
-            cluster::outage_same_uid(&mut run, cluster_of(&mut nodes)?).await
-        }
-        Scenario::ClusterMissedClaim => {
-            cluster::missed_claim(&mut run, cluster_of(&mut nodes)?).await
-        }
-        Scenario::ClusterDeafSubscription => {
-            cluster::deaf_subscription(&mut run, cluster_of(&mut nodes)?).await
-        }
-        Scenario::ClusterRedisStall => {
-            cluster::redis_stall(&mut run, cluster_of(&mut nodes)?).await
-        }
-        Scenario::ClusterPublishRefused => {
-            cluster::publish_refused(&mut run, cluster_of(&mut nodes)?).await
-        }
-        Scenario::ClusterNodePaused => {
-            cluster::node_paused(&mut run, cluster_of(&mut nodes)?).await
-        }
-        Scenario::ClusterSlowLink => cluster::slow_link(&mut run, cluster_of(&mut nodes)?).await,
-        Scenario::Impersonation => identity::impersonation(&mut run).await,
-        Scenario::NoToken => identity::no_token(&mut run).await,
-        Scenario::TamperedToken => identity::tampered_token(&mut run).await,
-        Scenario::ExpiredToken => identity::expired_token(&mut run).await,
-        Scenario::Login => identity::login_scenario(&mut run).await,
-        Scenario::LoginLimit => identity::login_limit(&mut run).await,
-        Scenario::ClusterOneToken => cluster::one_token(&mut run, cluster_of(&mut nodes)?).await,
-    }
-    .with_context(|| format!("scenario {}", scenario.id()));
-    if let Err(err) = acted {
-        // A user the server had closed cannot go on: that is what the
-        // scenario observed, a defect with the close it saw, not a failure
-        // to run it.
-        let closed = err
-            .chain()
-            .find_map(|cause| cause.downcast_ref::<ServerClosed>())
-            .cloned();
-        let Some(closed) = closed else {
-            return Err(err);
-        };
-        run.figure(format!("{closed}"));
-        run.saw(closed.who, closed.seen.seen(), false);
-    }
-    if let Some(nodes) = &nodes
-        && !run.all_ok
-    {
-        cluster::add_logs(&mut run, nodes);
-    }
-    Ok(run.finish())
-}
-
-/// The rest of the cluster, which every cluster scenario's setup starts.
-fn cluster_of(nodes: &mut Option<cluster::Nodes>) -> Result<&mut cluster::Nodes> {
-    nodes
-        .as_mut()
-        .context("a cluster scenario ran without its cluster: its setup starts no nodes")
 }
 
 #[cfg(test)]
