@@ -449,7 +449,16 @@ fn try_add_user(args: &[String]) -> Result<String, String> {
 #[derive(Clone, Default)]
 pub struct LoginLimits(Arc<Mutex<HashMap<IpAddr, (f64, Instant)>>>);
 
+/// Addresses the table holds before it forgets those whose bucket is full.
+pub const LOGIN_TABLE_PRUNE_AT: usize = 1024;
+
 impl LoginLimits {
+    /// How many addresses the table holds now.
+    #[cfg(test)]
+    pub fn tracked(&self) -> usize {
+        self.0.lock().map_or(0, |table| table.len())
+    }
+
     /// Admits an attempt from `ip`, or says how long to wait.
     pub fn admit(&self, ip: Option<IpAddr>) -> Result<(), Duration> {
         self.admit_at(ip, Instant::now())
@@ -464,7 +473,7 @@ impl LoginLimits {
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner());
         // Forget addresses whose bucket is full again, so the table stays small.
-        if table.len() > 1024 {
+        if table.len() > LOGIN_TABLE_PRUNE_AT {
             table.retain(|_, (tokens, last)| {
                 *tokens + now.saturating_duration_since(*last).as_secs_f64() * per_sec < burst
             });

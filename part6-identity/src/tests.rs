@@ -743,8 +743,8 @@ fn reconnecting_waits_longer_each_time_until_a_link_stays_up() {
 // Identity: tokens, accounts and login limits, with the time passed in.
 
 use identity::{
-    Accounts, BAD_TOKEN, EXPIRED_TOKEN, LOGIN_BURST, LOGIN_REFILL, LoginLimits, MIN_KEY_BYTES,
-    TokenKey, hash_password,
+    Accounts, BAD_TOKEN, EXPIRED_TOKEN, LOGIN_BURST, LOGIN_REFILL, LOGIN_TABLE_PRUNE_AT,
+    LoginLimits, MIN_KEY_BYTES, TokenKey, hash_password,
 };
 
 const KEY: &[u8] = b"a key of thirty-two bytes or more, for tests";
@@ -854,4 +854,39 @@ fn a_key_made_at_start_signs_what_it_checks_and_no_other_key_does() {
         Err(BAD_TOKEN),
         "two starts, two keys"
     );
+}
+
+#[test]
+fn the_wait_for_a_login_is_what_the_bucket_lacks() {
+    let limits = LoginLimits::default();
+    let ip = Some(IpAddr::V4(Ipv4Addr::LOCALHOST));
+    let start = Instant::now();
+    for _ in 0..LOGIN_BURST {
+        assert_eq!(limits.admit_at(ip, start), Ok(()));
+    }
+    // Half a refill later half an attempt is earned: half the wait is left.
+    let half = start + LOGIN_REFILL / 2;
+    assert_eq!(limits.admit_at(ip, half), Err(LOGIN_REFILL / 2));
+}
+
+#[test]
+fn addresses_whose_bucket_is_full_again_are_forgotten() {
+    let limits = LoginLimits::default();
+    let address = |n: u32| Some(IpAddr::V4(Ipv4Addr::from(0x0a00_0000 + n)));
+    let start = Instant::now();
+    let count = u32::try_from(LOGIN_TABLE_PRUNE_AT).expect("a small table");
+    for n in 0..count {
+        assert_eq!(limits.admit_at(address(n), start), Ok(()));
+    }
+    // Half a refill later no bucket is full: the table, over its size now,
+    // forgets none of them.
+    let half = start + LOGIN_REFILL / 2;
+    assert_eq!(limits.admit_at(address(count), half), Ok(()));
+    assert_eq!(limits.admit_at(address(count + 1), half), Ok(()));
+    assert_eq!(limits.tracked(), LOGIN_TABLE_PRUNE_AT + 2);
+    // A refill after the first ones, their buckets are full and they go;
+    // the two used half a refill ago stay.
+    let later = start + LOGIN_REFILL;
+    assert_eq!(limits.admit_at(address(count + 2), later), Ok(()));
+    assert_eq!(limits.tracked(), 3);
 }

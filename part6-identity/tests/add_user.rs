@@ -73,11 +73,17 @@ fn what_would_spoil_the_file_is_refused_with_status_2() {
     let file = UsersFile::new("refuse");
     assert!(add_user(&file.0, "pw", &["carol"]).status.success());
     let before = file.text();
-    let cases: [(&[&str], &str, &str); 5] = [
+    let cases: [(&[&str], &str, &str); 7] = [
         (&["carol"], "pw", "carol already has an account"),
         (&["dave", "--uid", "1"], "pw", "uid 1 is taken"),
         (&["two words"], "pw", "cannot be a name"),
+        (&["-dave"], "pw", "cannot be a name"),
         (&["dave", "--uid", "seven"], "pw", "\"seven\" is not a uid"),
+        (
+            &["dave", "--id", "7"],
+            "pw",
+            "usage: part6-identity add-user NAME",
+        ),
         (&["dave"], "", "an empty password is not a password"),
     ];
     for (args, password, problem) in cases {
@@ -95,6 +101,15 @@ fn what_would_spoil_the_file_is_refused_with_status_2() {
         );
     }
     assert_eq!(file.text(), before, "nothing was written");
+    // A users file that cannot be read is not taken for an empty one.
+    let folder = std::env::temp_dir();
+    let unreadable = add_user(&folder, "pw", &["dave"]);
+    assert_eq!(unreadable.status.code(), Some(2));
+    assert!(
+        stderr(&unreadable).contains("cannot read"),
+        "{}",
+        stderr(&unreadable)
+    );
     let usage = add_user(&file.0, "pw", &[]);
     assert_eq!(usage.status.code(), Some(2));
     assert!(stderr(&usage).contains("usage: part6-identity add-user NAME"));

@@ -44,3 +44,14 @@ fn a_missing_users_file_is_one_line_and_status_2() {
         );
     });
 }
+
+#[test]
+fn an_empty_setting_is_no_setting() {
+    testkit::block_on(async {
+        // Empty TLS_CERT and TLS_KEY, as a shell `TLS_CERT= TLS_KEY=` leaves
+        // them: plain HTTP, not a certificate file named "".
+        let empty = [("TLS_CERT", ""), ("TLS_KEY", "")];
+        let server = Server::start_with(BINARY, &empty).await;
+        server.expect("part6 starts, over plain HTTP");
+    });
+}

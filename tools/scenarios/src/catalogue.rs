@@ -422,8 +422,8 @@ catalogue! {
     /// Logging in with a name and a password.
     Login = "login", deadline 60 s, setup (SERVER),
         title ("`POST /login` as {DEMO_NAME} with her password answers a token, and sets it as \
-                an HttpOnly, SameSite=Strict cookie; the token chats as uid {DEMO_UID}; a wrong \
-                password and an unknown name each get HTTP 401 and the same body");
+                an HttpOnly, SameSite=Strict cookie; the token, and the cookie alone, each chat as \
+                uid {DEMO_UID}; a wrong password and an unknown name each get HTTP 401 and the same body");
     /// Guessing passwords from one address.
     LoginLimit = "login-limit", deadline 60 s, setup (SERVER),
         title ("{LOGIN_ATTEMPTS} wrong passwords from one address get HTTP 401; the next \

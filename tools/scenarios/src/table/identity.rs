@@ -101,6 +101,10 @@ pub(super) fn login() -> Row {
             "alice, with her token",
             Seen::text("[UID: 1]: hello, I logged in")
         ),
+        Fact::saw(
+            "alice, with the cookie alone",
+            Seen::text("[UID: 1]: hello, with my cookie")
+        ),
         Fact::logged_in("as alice with a wrong password", 401, WRONG_PASSWORD),
         Fact::logged_in("as nobody, a name without an account", 401, WRONG_PASSWORD),
     ]))

@@ -163,7 +163,18 @@ pub async fn login_scenario(run: &mut Run) -> Result<()> {
         .unwrap_or("")
         .replace(&token, "<token>");
     let strict = cookie.contains("HttpOnly") && cookie.contains("SameSite=Strict");
-    run.record(Fact::Cookie { set: cookie.into() }, strict);
+    // The token itself says when it expires: as the cookie does, give or take
+    // the seconds the login took.
+    let lifetime = |text: &str| -> Option<u64> {
+        let max_age = text.split("Max-Age=").nth(1)?.split(';').next()?;
+        max_age.trim().parse().ok()
+    };
+    let expires: Option<u64> = token.split('.').nth(1).and_then(|e| e.parse().ok());
+    let agrees = match (lifetime(&cookie), expires) {
+        (Some(max_age), Some(expires)) => expires.abs_diff(unix_now() + max_age) <= 5,
+        _ => false,
+    };
+    run.record(Fact::Cookie { set: cookie.into() }, strict && agrees);
     run.step("alice chats with her token");
     let url = run.server().ws_url();
     let bearer = format!("Bearer {token}");
@@ -178,6 +189,20 @@ pub async fn login_scenario(run: &mut Run) -> Result<()> {
     };
     let chats = seen == Seen::Text(echo.clone().into());
     run.saw("alice, with her token", seen, chats);
+    run.step("alice chats with the cookie alone, as her browser would");
+    let cookies = format!("theme=dark; chat_token={token}");
+    let line = "hello, with my cookie";
+    let echo = format!("[UID: {DEMO_UID}]: {line}");
+    let headers = [("cookie", cookies.as_str()), ("authorization", "")];
+    let seen = match Client::open_with(&url, &headers).await? {
+        Connection::Open(mut client) => {
+            client.send_text(line).await?;
+            read_one_of(&mut client, &[&echo]).await
+        }
+        refused => refused.seen(),
+    };
+    let chats = seen == Seen::Text(echo.clone().into());
+    run.saw("alice, with the cookie alone", seen, chats);
     run.step("wrong passwords");
     for (who, name, password) in [
         (
