@@ -889,4 +889,13 @@ fn addresses_whose_bucket_is_full_again_are_forgotten() {
     let later = start + LOGIN_REFILL;
     assert_eq!(limits.admit_at(address(count + 2), later), Ok(()));
     assert_eq!(limits.tracked(), 3);
+
+    // A table of exactly its size is not over it: full buckets stay until
+    // one more address comes.
+    let limits = LoginLimits::default();
+    for n in 0..count {
+        assert_eq!(limits.admit_at(address(n), start), Ok(()));
+    }
+    assert_eq!(limits.admit_at(address(count), later), Ok(()));
+    assert_eq!(limits.tracked(), LOGIN_TABLE_PRUNE_AT + 1);
 }
