@@ -8,7 +8,7 @@ mod support;
 use std::process::Output;
 use support::{
     LIMIT, PASSWORD, PASSWORD_ENCODED, TOKEN, assert_is_login, listener, refuse_upgrade,
-    run_client, serve_chat, serve_login,
+    run_client, serve_login, serve_login_then_chat,
 };
 
 fn text(bytes: &[u8]) -> String {
@@ -31,12 +31,7 @@ fn assert_no_secret(output: &Output) {
 async fn user_logs_in_with_chat_password_then_upgrades_with_the_bearer_token_and_chats() {
     let (listener, url) = listener().await;
     let authority = listener.local_addr().expect("local addr").to_string();
-    let server = tokio::spawn(async move {
-        let (stream, _) = listener.accept().await.expect("accept the login");
-        let login = serve_login(stream, "200 OK", TOKEN).await;
-        let (stream, _) = listener.accept().await.expect("accept the upgrade");
-        (login, serve_chat(stream, "alice").await)
-    });
+    let server = serve_login_then_chat(listener);
 
     let output = run_client(
         &["--user", "alice", "--url", &url],
@@ -208,6 +203,7 @@ async fn without_the_tls_feature_wss_says_how_to_rebuild() {
 #[cfg(feature = "tls")]
 mod tls {
     use super::*;
+    use crate::support::serve_chat;
     use std::path::PathBuf;
     use std::sync::Arc;
     use tokio_rustls::TlsAcceptor;

@@ -6,7 +6,8 @@ mod support;
 use chat_client::Args;
 use clap::Parser;
 use support::{
-    PASSWORD, PASSWORD_ENCODED, TOKEN, assert_is_login, listener, serve_chat, serve_login,
+    PASSWORD, PASSWORD_ENCODED, TOKEN, assert_is_login, listener, serve_login,
+    serve_login_then_chat,
 };
 use tokio::sync::mpsc;
 
@@ -14,12 +15,7 @@ use tokio::sync::mpsc;
 async fn run_logs_in_chats_and_writes_what_it_receives() {
     let (listener, url) = listener().await;
     let authority = listener.local_addr().expect("local addr").to_string();
-    let server = tokio::spawn(async move {
-        let (stream, _) = listener.accept().await.expect("accept the login");
-        let login = serve_login(stream, "200 OK", TOKEN).await;
-        let (stream, _) = listener.accept().await.expect("accept the upgrade");
-        (login, serve_chat(stream, "alice").await)
-    });
+    let server = serve_login_then_chat(listener);
 
     let args = Args::try_parse_from(["chat-client", "--user", "alice", "--url", &url])
         .expect("valid arguments");

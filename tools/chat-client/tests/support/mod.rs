@@ -238,3 +238,17 @@ pub fn assert_is_login(request: &HttpRequest, authority: &str, name: &str, passw
         format!("name={name}&password={password_encoded}")
     );
 }
+
+/// A fake part 6 on `listener`: the first connection is a login answered
+/// with [`TOKEN`], the next a chat session of `alice`; the task gives back
+/// what each saw.
+pub fn serve_login_then_chat(
+    listener: TcpListener,
+) -> tokio::task::JoinHandle<(HttpRequest, Session)> {
+    tokio::spawn(async move {
+        let (stream, _) = listener.accept().await.expect("accept the login");
+        let login = serve_login(stream, "200 OK", TOKEN).await;
+        let (stream, _) = listener.accept().await.expect("accept the upgrade");
+        (login, serve_chat(stream, "alice").await)
+    })
+}
