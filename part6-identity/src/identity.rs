@@ -506,9 +506,9 @@ fn tls_config(cert: &Path, key: &Path) -> Result<rustls::ServerConfig, String> {
     }
     let key = PrivateKeyDer::from_pem_file(key)
         .map_err(|err| format!("TLS_KEY {}: {err}", key.display()))?;
-    // ring rather than rustls's default, aws-lc-rs, which needs cmake and a
-    // far longer build; rustls 0.23.48 deprecates ring's provider only for
-    // lacking post-quantum key exchange.
+    // ring rather than rustls's default, aws-lc-rs, which needs cmake to
+    // build; rustls 0.23.48 deprecates ring's provider only for lacking
+    // post-quantum key exchange.
     #[expect(
         deprecated,
         reason = "ring's provider has no post-quantum key exchange"
