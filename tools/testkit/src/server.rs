@@ -58,11 +58,26 @@ impl Server {
 
     /// Like [`Server::start`], with these extra environment variables.
     pub async fn start_with(binary: impl AsRef<Path>, env: &[(&str, &str)]) -> Result<Server> {
-        let binary = binary.as_ref();
+        Self::start_probed(binary.as_ref(), env, "", async |addr| {
+            get_at(addr, "/healthcheck").await
+        })
+        .await
+    }
+
+    /// Starts `binary` with `env` on a free port and waits until `probe`
+    /// (a `GET /healthcheck`, over plain HTTP or `over` something else, such
+    /// as TLS) answers 200 at its address.
+    pub(crate) async fn start_probed(
+        binary: &Path,
+        env: &[(&str, &str)],
+        over: &str,
+        probe: impl AsyncFn(SocketAddr) -> Result<HttpAnswer>,
+    ) -> Result<Server> {
         let mut last_error = None;
         for _ in 0..START_ATTEMPTS {
-            match Self::start_once(binary, env).await {
-                Ok(server) => return Ok(server),
+            let mut server = Self::spawn_with(binary, env)?;
+            match server.wait_until_healthy(over, &probe).await {
+                Ok(()) => return Ok(server),
                 // Another process may grab the port between our probe and the
                 // server's bind; only that case is worth another try.
                 Err(err) if format!("{err:#}").contains("Address already in use") => {
@@ -73,12 +88,6 @@ impl Server {
         }
         Err(last_error.unwrap_or_else(|| anyhow::anyhow!("no attempt was made")))
             .with_context(|| format!("starting {} on a free port", binary.display()))
-    }
-
-    async fn start_once(binary: &Path, env: &[(&str, &str)]) -> Result<Server> {
-        let mut server = Self::spawn_with(binary, env)?;
-        server.wait_until_healthy().await?;
-        Ok(server)
     }
 
     /// Starts `binary` like [`Server::start_with`] but does not wait for it
@@ -158,23 +167,29 @@ impl Server {
         self.child.as_mut().context(NOT_STARTED)
     }
 
-    async fn wait_until_healthy(&mut self) -> Result<()> {
+    async fn wait_until_healthy(
+        &mut self,
+        over: &str,
+        probe: &impl AsyncFn(SocketAddr) -> Result<HttpAnswer>,
+    ) -> Result<()> {
         let started = Instant::now();
         loop {
             if let Some(status) = self.child()?.try_wait().context("checking the child")? {
                 self.drain_stderr().await;
                 bail!(
-                    "{} exited with {status} before answering /healthcheck; stderr:\n{}",
+                    "{} exited with {status} before answering /healthcheck{over}; stderr:\n{}",
                     self.binary.display(),
                     self.stderr_text()
                 );
             }
-            if self.is_healthy(Duration::from_secs(10)).await {
+            let answered = tokio::time::timeout(Duration::from_secs(10), probe(self.addr)).await;
+            if matches!(answered, Ok(Ok(ref answer)) if answer.status == 200) {
                 return Ok(());
             }
             if started.elapsed() > START_TIMEOUT {
                 bail!(
-                    "{} did not answer /healthcheck on {} within {START_TIMEOUT:?}; stderr:\n{}",
+                    "{} did not answer /healthcheck{over} on {} within {START_TIMEOUT:?}; \
+                     stderr:\n{}",
                     self.binary.display(),
                     self.addr,
                     self.stderr_text()
@@ -271,7 +286,7 @@ impl Server {
     /// need a status line and a short body, and a client stack would add
     /// build time for every attendee.
     pub async fn get(&self, path: &str) -> Result<HttpAnswer> {
-        self.request("GET", path, "", "").await
+        get_at(self.addr, path).await
     }
 
     /// Sends `POST path` with `fields` as a form (part 6's `/login`).
@@ -288,12 +303,8 @@ impl Server {
         headers: &str,
         body: &str,
     ) -> Result<HttpAnswer> {
-        let mut stream = TcpStream::connect(self.addr)
-            .await
-            .with_context(|| format!("connecting to {}", self.addr))?;
-        exchange(&mut stream, self.addr, method, path, headers, body).await
+        request_at(self.addr, method, path, headers, body).await
     }
-
     /// Whether `/healthcheck` answers 200 within `within`.
     pub async fn is_healthy(&self, within: Duration) -> bool {
         let answer = tokio::time::timeout(within, self.get("/healthcheck")).await;
@@ -412,6 +423,25 @@ fn parse_http_answer(raw: &[u8]) -> Result<HttpAnswer> {
         body: body.to_string(),
         headers,
     })
+}
+
+/// `GET path` at `addr` over a fresh plain connection.
+async fn get_at(addr: SocketAddr, path: &str) -> Result<HttpAnswer> {
+    request_at(addr, "GET", path, "", "").await
+}
+
+/// One request at `addr` over a fresh plain connection.
+async fn request_at(
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    headers: &str,
+    body: &str,
+) -> Result<HttpAnswer> {
+    let mut stream = TcpStream::connect(addr)
+        .await
+        .with_context(|| format!("connecting to {addr}"))?;
+    exchange(&mut stream, addr, method, path, headers, body).await
 }
 
 /// How long one request, from sending it to the end of the answer, may take.

@@ -1,29 +1,25 @@
 //! The client side of TLS, for part 6 served with `TLS_CERT` and `TLS_KEY`:
-//! start it and wait until HTTPS answers ([`Tls::start_with`]; `Server`'s
-//! own wait asks over plain HTTP, which a TLS server does not answer), send
-//! it HTTPS requests, and open the TLS connections a wss client upgrades.
+//! start it and wait until HTTPS answers ([`Tls::start_with`]: `Server`'s
+//! start, with the probe over TLS, since a TLS server answers no plain
+//! HTTP), send it HTTPS requests, and open the TLS connections a wss client
+//! upgrades.
 //!
 //! Behind the `tls` feature, so that the checkpoints before part 6, whose
 //! tests use testkit's defaults, do not build rustls. ring is rustls's
 //! provider here, as everywhere in the workspace.
 
 use crate::{HttpAnswer, Server};
-use anyhow::{Context, Result, bail};
+use anyhow::{Context, Result};
 use rustls::ClientConfig;
 use rustls::pki_types::ServerName;
 use std::net::SocketAddr;
 use std::path::Path;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 use tokio::net::TcpStream;
 use tokio_rustls::TlsConnector;
 use tokio_rustls::client::TlsStream;
 
-/// How long a freshly started binary may take to answer `/healthcheck` over
-/// HTTPS, as `Server::start` allows over HTTP.
-const START_TIMEOUT: Duration = Duration::from_secs(30);
-/// How often to retry with another port when the chosen one was taken meanwhile.
-const START_ATTEMPTS: usize = 5;
 /// How long one request, from connecting to the end of the answer, may take.
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -54,52 +50,10 @@ impl Tls {
         binary: impl AsRef<Path>,
         env: &[(&str, &str)],
     ) -> Result<Server> {
-        let binary = binary.as_ref();
-        let mut last_error = None;
-        for _ in 0..START_ATTEMPTS {
-            let mut server = Server::spawn_with(binary, env)?;
-            match self.wait_until_healthy(&mut server).await {
-                Ok(()) => return Ok(server),
-                // Another process may grab the port between the probe and
-                // the server's bind; only that case is worth another try.
-                Err(err) if format!("{err:#}").contains("Address already in use") => {
-                    last_error = Some(err);
-                }
-                Err(err) => return Err(err),
-            }
-        }
-        Err(last_error.unwrap_or_else(|| anyhow::anyhow!("no attempt was made")))
-            .with_context(|| format!("starting {} on a free port", binary.display()))
-    }
-
-    /// Waits until `server` answers `GET /healthcheck` with 200 over HTTPS,
-    /// or fails when it exits first or [`START_TIMEOUT`] runs out.
-    pub async fn wait_until_healthy(&self, server: &mut Server) -> Result<()> {
-        let started = Instant::now();
-        loop {
-            if let Some(status) = server.wait_exit(Duration::ZERO).await? {
-                bail!(
-                    "the server exited with {status} before answering /healthcheck over \
-                     HTTPS; stderr:\n{}",
-                    server.stderr_text()
-                );
-            }
-            let last = match self.get(server.addr(), "/healthcheck").await {
-                Ok(answer) if answer.status == 200 => return Ok(()),
-                Ok(answer) => format!("HTTP {}", answer.status),
-                Err(err) => format!("{err:#}"),
-            };
-            if started.elapsed() > START_TIMEOUT {
-                bail!(
-                    "{} did not answer /healthcheck over HTTPS within {START_TIMEOUT:?} \
-                     (last: {last}); stderr:\n{}",
-                    server.addr(),
-                    server.stderr_text()
-                );
-            }
-            // The process gives no readiness signal but the port, so poll it.
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
+        Server::start_probed(binary.as_ref(), env, " over HTTPS", async |addr| {
+            self.get(addr, "/healthcheck").await
+        })
+        .await
     }
 
     /// Opens a TCP connection to `addr` and runs the TLS handshake over it,

@@ -50,10 +50,11 @@ pub(super) fn impersonation() -> Row {
     }
 }
 
+/// Parts 2 to 5 have no `POST /login` to ask.
+const NO_LOGIN: Expect = Expect::NotApplicable("no login until part 6: a uid is all it asks for");
+
 /// A row only part 6 can run: the others have no login.
 const fn logins(part6: Expect) -> Row {
-    const NO_LOGIN: Expect =
-        Expect::NotApplicable("no login until part 6: a uid is all it asks for");
     Row {
         part1: Cell::Own(NO_WS_ROUTE),
         part2: Cell::Own(NO_LOGIN),
@@ -118,12 +119,7 @@ pub(super) fn login_limit() -> Row {
 }
 
 pub(super) fn cluster_one_token() -> Row {
-    const ONE_PROCESS: Expect =
-        Expect::NotApplicable("one process holds the whole chat until part 5");
     Row {
-        part5: Cell::Own(Expect::NotApplicable(
-            "no login until part 6: a uid is all it asks for",
-        )),
         part6: Cell::Own(Expect::Works(list![
             Fact::logged_in("as alice at node 1", 200, "<token>"),
             Fact::saw(
@@ -131,6 +127,6 @@ pub(super) fn cluster_one_token() -> Row {
                 Seen::text("[UID: 1]: node 2, with node 1's token")
             ),
         ])),
-        ..nodes(ONE_PROCESS)
+        ..nodes(NO_LOGIN)
     }
 }

@@ -4,9 +4,9 @@
 
 use super::{REPLY, Run};
 use crate::client::{Client, Connection};
-use crate::identity::{TOKEN_KEY, token_with, unix_now};
+use crate::identity::{TOKEN_KEY, token_for, token_with, unix_now};
 use crate::server::HttpAnswer;
-use anyhow::Result;
+use anyhow::{Context, Result};
 use scenarios::params::*;
 use scenarios::{Fact, Seen};
 use std::time::Duration;
@@ -22,7 +22,7 @@ pub async fn impersonation(run: &mut Run) -> Result<()> {
     let mut user_2 = run.join("2").await?;
     run.step("the impostor connects with `uid: 1` and a token for uid 9");
     let url = run.server().ws_url();
-    let token = token_with(TOKEN_KEY, &IMPOSTOR_UID.to_string(), unix_now() + 3600);
+    let token = token_for(&IMPOSTOR_UID.to_string()).context("a token for a numeric uid")?;
     let bearer = format!("Bearer {token}");
     let mut impostor =
         match Client::open_with(&url, &[("uid", "1"), ("authorization", &bearer)]).await? {
@@ -76,9 +76,9 @@ async fn read_one_of(client: &mut Client, lines: &[&str]) -> Seen {
     }
 }
 
-/// Logs in at the run's server, or finds out that it has no login: then
-/// the scenario does not apply, and `None` is returned.
-async fn login(run: &mut Run, name: &str, password: &str) -> Result<Option<HttpAnswer>> {
+/// Logs in at the run's server (node 1 of a cluster), or finds out that it
+/// has no login: then the scenario does not apply, and `None` is returned.
+pub(super) async fn login(run: &mut Run, name: &str, password: &str) -> Result<Option<HttpAnswer>> {
     let answer = run
         .server()
         .post_form("/login", &[("name", name), ("password", password)])
@@ -118,7 +118,7 @@ pub async fn tampered_token(run: &mut Run) -> Result<()> {
         return Ok(());
     }
     run.step("a token for uid 1, changed to say uid 2");
-    let token = token_with(TOKEN_KEY, "1", unix_now() + 3600);
+    let token = token_for("1").context("a token for a numeric uid")?;
     let changed = format!("Bearer 2{}", &token[1..]);
     let seen = upgrade(run, &[("authorization", &changed)]).await?;
     let refused = matches!(seen, Seen::Refused { status: 401, .. });
