@@ -139,5 +139,8 @@ fn the_server_logs_an_added_account_in() {
         let wrong = [("name", "carol"), ("password", "not hers")];
         let answer = server.post_form("/login", &wrong).await.expect("a login");
         assert_eq!(answer.status, 401);
+        // Neither password reaches the log.
+        let log = server.stderr_text();
+        assert!(!log.contains("secret") && !log.contains("not hers"), "{log}");
     });
 }
