@@ -915,11 +915,8 @@ async fn main() -> ExitCode {
     env_logger::init_from_env(env_logger::Env::new().default_filter_or("info"));
     // Identity: `part6-identity add-user NAME` manages the users file.
     let args: Vec<String> = std::env::args().skip(1).collect();
-    if let Some(("add-user", rest)) = args
-        .split_first()
-        .map(|(first, rest)| (first.as_str(), rest))
-    {
-        return identity::add_user(rest);
+    if args.first().map(String::as_str) == Some("add-user") {
+        return identity::add_user(&args[1..]);
     }
     // Fix: a setting that cannot be used is one plain line and status 2.
     let settings = match Settings::from_env() {

@@ -141,6 +141,9 @@ fn the_server_logs_an_added_account_in() {
         assert_eq!(answer.status, 401);
         // Neither password reaches the log.
         let log = server.stderr_text();
-        assert!(!log.contains("secret") && !log.contains("not hers"), "{log}");
+        assert!(
+            !log.contains("secret") && !log.contains("not hers"),
+            "{log}"
+        );
     });
 }
